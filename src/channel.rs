@@ -1,0 +1,96 @@
+//! The loop's record of one channel: its registered socket, its state, its
+//! output queue and (when no callback of its own is running) its driver.
+
+use std::time::Duration;
+
+use crate::dispatcher::Dispatcher;
+use crate::net::{Io, SocketKind, SocketState};
+use crate::out_queue::OutQueue;
+use crate::sys::{Interest, Registration};
+
+/// First pause of a listener after accept ran out of descriptors.
+pub(crate) const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// Longest pause of a listener after accept ran out of descriptors.
+pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// One channel in a map.
+pub(crate) struct Channel {
+    /// The socket, registered with the map's poller under this channel's key.
+    pub(crate) reg: Registration<Io>,
+    /// Stream, datagram, listener or pipe.
+    pub(crate) kind: SocketKind,
+    /// Listening, connecting, connected or unconnected.
+    pub(crate) state: SocketState,
+    /// The callbacks; `None` while one of them runs (the loop holds it).
+    pub(crate) driver: Option<Box<dyn Dispatcher>>,
+    /// What `push` could not send yet.
+    pub(crate) out: OutQueue,
+    /// The peer closed its side: read interest stays off from now on.
+    pub(crate) eof: bool,
+    /// `eof` was set and `handle_eof` has not been called yet.
+    pub(crate) eof_pending: bool,
+    /// The channel is closing: `handle_close` runs once the current callback
+    /// returns, and no other callback after it.
+    pub(crate) closing: bool,
+    /// Close once the output queue is empty.
+    pub(crate) close_when_done: bool,
+    /// Accepting is paused after running out of descriptors.
+    pub(crate) accept_paused: bool,
+    /// Next pause after running out of descriptors.
+    pub(crate) accept_backoff: Duration,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("kind", &self.kind)
+            .field("state", &self.state)
+            .field("queued", &self.out.len())
+            .field("closing", &self.closing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Channel {
+    pub(crate) fn new(reg: Registration<Io>, kind: SocketKind, state: SocketState) -> Channel {
+        Channel {
+            reg,
+            kind,
+            state,
+            driver: None,
+            out: OutQueue::default(),
+            eof: false,
+            eof_pending: false,
+            closing: false,
+            close_when_done: false,
+            accept_paused: false,
+            accept_backoff: ACCEPT_BACKOFF_MIN,
+        }
+    }
+
+    /// The interest the loop registers, given what the dispatcher says.
+    ///
+    /// Listeners are never polled for write; a connecting socket is always
+    /// polled for write, so the connect's end is seen; queued output adds
+    /// write interest; a channel above its high watermark or past end of
+    /// file is not polled for read.
+    pub(crate) fn interest(&self, readable: bool, writable: bool) -> Interest {
+        if self.closing {
+            return Interest::NONE;
+        }
+        match self.state {
+            SocketState::Listening => Interest {
+                read: readable && !self.accept_paused,
+                write: false,
+            },
+            SocketState::Connecting => Interest {
+                read: readable,
+                write: true,
+            },
+            SocketState::Connected | SocketState::Unconnected => Interest {
+                read: readable && !self.eof && !self.out.over_high(),
+                write: writable || !self.out.is_empty(),
+            },
+        }
+    }
+}

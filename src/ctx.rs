@@ -1,0 +1,215 @@
+//! [`Ctx`]: what a callback may do with its channel and the map.
+
+use std::io;
+use std::net::Shutdown;
+
+use crate::dispatcher::Dispatcher;
+use crate::error::Result;
+use crate::map::{ChannelId, Map};
+use crate::net::{Address, Socket, SocketKind};
+
+/// The context a [`Dispatcher`] callback runs in: its channel's socket and
+/// the map.
+///
+/// Socket operations never block. A closed channel's operations fail with
+/// [`io::ErrorKind::NotConnected`] (or [`Error::Closed`](crate::Error::Closed)).
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The map the channel lives in.
+    map: &'a Map,
+    /// The channel whose callback is running.
+    id: ChannelId,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(map: &'a Map, id: ChannelId) -> Ctx<'a> {
+        Ctx { map, id }
+    }
+
+    /// Returns the id of the channel.
+    pub fn id(&self) -> ChannelId {
+        self.id
+    }
+
+    /// Returns the map the channel is in, to reach other channels.
+    pub fn map(&self) -> &'a Map {
+        self.map
+    }
+
+    /// Reads into `buf`, returning the number of bytes read.
+    ///
+    /// `Ok(0)` (with a non-empty `buf`) is end of file on a stream or pipe:
+    /// once the running hook returns, [`Dispatcher::handle_eof`] runs. On a
+    /// datagram socket `Ok(0)` is an empty datagram.
+    ///
+    /// # Errors
+    ///
+    /// * [`io::ErrorKind::WouldBlock`]: nothing to read (spurious wake-up);
+    ///   returning it from a hook is harmless.
+    /// * A disconnect (reset): the channel closes after the hook returns.
+    /// * Other socket errors; `Unsupported` on a listener.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.map.recv(self.id, buf)
+    }
+
+    /// Writes from `buf` directly, returning the number of bytes written.
+    /// Prefer [`Ctx::push`], which queues what the socket does not take.
+    ///
+    /// # Errors
+    ///
+    /// * [`io::ErrorKind::WouldBlock`]: the socket buffer is full (or the
+    ///   connect is still in progress).
+    /// * A disconnect (broken pipe, reset): the channel closes after the
+    ///   hook returns.
+    pub fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.map.send(self.id, buf)
+    }
+
+    /// Receives a datagram, returning its length and sender.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::WouldBlock`] when none is waiting; `Unsupported` on
+    /// a pipe; socket errors.
+    pub fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, Address)> {
+        self.map.recv_from(self.id, buf)
+    }
+
+    /// Sends a datagram to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::WouldBlock`] when the send buffer is full;
+    /// `Unsupported` on a pipe; socket errors.
+    pub fn send_to(&mut self, buf: &[u8], addr: &Address) -> io::Result<usize> {
+        self.map.send_to(self.id, buf, addr)
+    }
+
+    /// Reads out-of-band data (`MSG_OOB`), typically in
+    /// [`Dispatcher::handle_expt`].
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::WouldBlock`] or `EINVAL` when none is pending;
+    /// `Unsupported` on a pipe.
+    pub fn recv_out_of_band(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.map.recv_out_of_band(self.id, buf)
+    }
+
+    /// Sends out-of-band data (`MSG_OOB`).
+    ///
+    /// # Errors
+    ///
+    /// Socket errors; `Unsupported` on a pipe.
+    pub fn send_out_of_band(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.map.send_out_of_band(self.id, buf)
+    }
+
+    /// Shuts down one or both directions of the socket; `Shutdown::Write`
+    /// sends end of file to the peer while the channel can still read.
+    ///
+    /// # Errors
+    ///
+    /// Socket errors (e.g. not connected); `Unsupported` on a pipe.
+    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+        self.map.shutdown(self.id, how)
+    }
+
+    /// Sets `TCP_NODELAY`.
+    ///
+    /// # Errors
+    ///
+    /// Socket errors (not a TCP socket); `Unsupported` on a pipe.
+    pub fn set_nodelay(&mut self, nodelay: bool) -> io::Result<()> {
+        self.map.set_nodelay(self.id, nodelay)
+    }
+
+    /// Returns the channel's local address.
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::local_addr`].
+    pub fn local_addr(&self) -> Result<Address> {
+        self.map.local_addr(self.id)
+    }
+
+    /// Returns the peer's address.
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::peer_addr`].
+    pub fn peer_addr(&self) -> Result<Address> {
+        self.map.peer_addr(self.id)
+    }
+
+    /// Sends `data`, queueing what the socket does not take at once; see
+    /// [`Map::push`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::push`].
+    pub fn push(&mut self, data: &[u8]) -> Result<()> {
+        self.map.push(self.id, data)
+    }
+
+    /// Closes the channel once its queued output is sent; see
+    /// [`Map::close_when_done`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::close_when_done`].
+    pub fn close_when_done(&mut self) -> Result<()> {
+        self.map.close_when_done(self.id)
+    }
+
+    /// Returns the number of queued, unsent bytes.
+    pub fn pending_output(&self) -> usize {
+        self.map.pending_output(self.id)
+    }
+
+    /// Sets the output queue's watermarks; see [`Map::set_write_limits`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::set_write_limits`].
+    pub fn set_write_limits(&mut self, high: usize, low: usize) -> Result<()> {
+        self.map.set_write_limits(self.id, high, low)
+    }
+
+    /// Closes the channel once the running hook returns: `handle_close`
+    /// runs, then no other hook of the channel. Queued output is dropped
+    /// (see [`Ctx::close_when_done`]). Idempotent.
+    pub fn close(&mut self) {
+        self.map.close(self.id);
+    }
+
+    /// Adds a new channel to the map; see [`Map::add`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::add`].
+    pub fn add<D: Dispatcher>(&mut self, socket: Socket, dispatcher: D) -> Result<ChannelId> {
+        self.map.add(socket, dispatcher)
+    }
+
+    /// Returns `true` if the channel is connected (already `true` in
+    /// `handle_connect`).
+    pub fn is_connected(&self) -> bool {
+        self.map.is_connected(self.id)
+    }
+
+    /// Returns `true` while a non-blocking connect is in progress.
+    pub fn is_connecting(&self) -> bool {
+        self.map.is_connecting(self.id)
+    }
+
+    /// Returns `true` for a listening socket.
+    pub fn is_accepting(&self) -> bool {
+        self.map.is_accepting(self.id)
+    }
+
+    /// Returns the kind of socket the channel has.
+    pub fn kind(&self) -> Option<SocketKind> {
+        self.map.kind(self.id)
+    }
+}

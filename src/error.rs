@@ -1,0 +1,175 @@
+//! The crate's error type and the rule that sorts errors into "the peer went
+//! away" and "something went wrong".
+
+use std::io;
+
+/// A specialised `Result` for handlers and loop operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors reported by the loop, by channels and by handlers.
+///
+/// Handlers return `Result<(), Error>`; any [`io::Error`] converts into it
+/// with `?`, and [`Error`] converts back into an [`io::Error`] for code that
+/// wants one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A non-blocking connect finished with an error (refused, unreachable,
+    /// timed out); the cause is the socket's pending error.
+    #[error("connect failed: {0}")]
+    Connect(#[source] io::Error),
+    /// A handler panicked; the message is the panic payload when it was a
+    /// string.
+    #[error("handler `{callback}` panicked: {message}")]
+    Panicked {
+        /// The callback that panicked, e.g. `handle_read`.
+        callback: &'static str,
+        /// The panic message, or `"<non-string panic payload>"`.
+        message: String,
+    },
+    /// The channel is not (or no longer) in the map.
+    #[error("channel {0} is closed or was never in this map")]
+    Closed(crate::ChannelId),
+    /// The channel was asked to close once its output is flushed, so it
+    /// takes no more output.
+    #[error("channel {0} is closing: no more output is accepted")]
+    Closing(crate::ChannelId),
+    /// `run` was called on a map whose loop is already running (from a
+    /// callback, for instance).
+    #[error("the loop of this map is already running")]
+    AlreadyRunning,
+    /// An operation does not apply to this kind of channel (for example
+    /// `push` on a datagram socket); the text says which.
+    #[error("unsupported on this channel: {0}")]
+    Unsupported(&'static str),
+    /// Any other error a handler wants to report.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl Error {
+    /// Wraps any error type, for handlers with errors of their own.
+    pub fn other<E>(error: E) -> Self
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
+        Error::Other(error.into())
+    }
+
+    /// Returns `true` if this error means the peer went away: connection
+    /// reset or aborted, broken pipe, not connected, shut down, or an
+    /// unexpected end of file.
+    ///
+    /// The loop turns such errors into a plain close (`handle_close`), not
+    /// `handle_error`: the same rule on every backend, unlike Python where
+    /// `select` and `poll` routed them differently.
+    pub fn is_disconnect(&self) -> bool {
+        match self {
+            Error::Io(e) => is_disconnect(e),
+            _ => false,
+        }
+    }
+
+    /// Returns `true` for an I/O error of kind [`io::ErrorKind::WouldBlock`]:
+    /// readiness was spurious. A handler that returns it is treated as
+    /// having done nothing.
+    pub fn is_would_block(&self) -> bool {
+        matches!(self, Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Returns `true` if a non-blocking connect failed.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Error::Connect(_))
+    }
+
+    /// Returns `true` if a handler panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Error::Panicked { .. })
+    }
+
+    /// Returns the underlying I/O error, if this is an I/O or connect error.
+    pub fn as_io(&self) -> Option<&io::Error> {
+        match self {
+            Error::Io(e) | Error::Connect(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Io(e) | Error::Connect(e) => e,
+            Error::Closed(_) => io::Error::new(io::ErrorKind::NotConnected, error),
+            Error::Closing(_) => io::Error::new(io::ErrorKind::BrokenPipe, error),
+            Error::Unsupported(_) => io::Error::new(io::ErrorKind::Unsupported, error),
+            other => io::Error::other(other),
+        }
+    }
+}
+
+/// The disconnect rule for raw I/O errors; see [`Error::is_disconnect`].
+pub(crate) fn is_disconnect(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    if matches!(
+        e.kind(),
+        ConnectionReset | ConnectionAborted | BrokenPipe | NotConnected | UnexpectedEof
+    ) {
+        return true;
+    }
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ESHUTDOWN) {
+        return true;
+    }
+    false
+}
+
+/// Turns a caught panic payload into an [`Error::Panicked`].
+pub(crate) fn panic_error(callback: &'static str, payload: Box<dyn std::any::Any + Send>) -> Error {
+    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    };
+    Error::Panicked { callback, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disconnect_rule() {
+        assert!(Error::from(io::Error::from(io::ErrorKind::ConnectionReset)).is_disconnect());
+        assert!(Error::from(io::Error::from(io::ErrorKind::BrokenPipe)).is_disconnect());
+        assert!(!Error::from(io::Error::from(io::ErrorKind::ConnectionRefused)).is_disconnect());
+        assert!(!Error::Connect(io::Error::from(io::ErrorKind::ConnectionReset)).is_disconnect());
+        #[cfg(unix)]
+        assert!(is_disconnect(&io::Error::from_raw_os_error(
+            libc::ESHUTDOWN
+        )));
+    }
+
+    #[test]
+    fn panic_payloads() {
+        let e = panic_error("handle_read", Box::new("boom"));
+        assert_eq!(e.to_string(), "handler `handle_read` panicked: boom");
+        let e = panic_error("handle_write", Box::new(String::from("bang")));
+        assert!(e.is_panic());
+        let e = panic_error("handle_write", Box::new(7u8));
+        assert!(e.to_string().contains("non-string"));
+    }
+
+    #[test]
+    fn converts_back_to_io() {
+        let e: io::Error = Error::Unsupported("push on a datagram socket").into();
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+        let e: io::Error = Error::Io(io::ErrorKind::TimedOut.into()).into();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+}

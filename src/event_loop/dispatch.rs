@@ -1,0 +1,181 @@
+//! Readiness to callbacks: the framework layer (connect completion, accept,
+//! end of file, pending errors) between the poller and the user's hooks.
+
+use std::io;
+use std::time::Instant;
+
+use super::pass::Readiness;
+use super::session::Session;
+use crate::channel::ACCEPT_BACKOFF_MAX;
+use crate::error::Error;
+use crate::map::Map;
+use crate::net::SocketState;
+use crate::timer::TimerAction;
+
+/// Connections accepted per readiness event at most, so one busy listener
+/// cannot monopolise a pass.
+const ACCEPT_BUDGET: usize = 128;
+
+/// Delivers one event to its channel, in Python's order: connect, read (or
+/// accept), write, exceptional, pending error.
+pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
+    let (id, interest, state) = {
+        let mut inner = map.inner.borrow_mut();
+        // A stale key: the channel closed earlier in this pass, and its slot
+        // or fd may already belong to a new channel (bpo-30931).
+        let Some(id) = inner.id_for_key(key) else {
+            return;
+        };
+        let Some(channel) = inner.get_mut(id) else {
+            return;
+        };
+        channel.reg.note_event();
+        (id, channel.reg.interest(), channel.state)
+    };
+    let Some(mut session) = Session::open(map, id) else {
+        return;
+    };
+    if interest.is_empty() {
+        // The one report of a hang-up on a channel that wants nothing (its
+        // registration is oneshot): nothing to do until it wants something.
+        return session.finish();
+    }
+    match state {
+        SocketState::Listening => {
+            if ready.readable && interest.read {
+                accept_ready(&mut session);
+            }
+            return session.finish();
+        }
+        SocketState::Connecting => {
+            if !complete_connect(&mut session) {
+                return session.finish();
+            }
+        }
+        SocketState::Connected | SocketState::Unconnected => {}
+    }
+    if ready.readable && interest.read && !session.call("handle_read", |d, cx| d.handle_read(cx)) {
+        return session.finish();
+    }
+    if ready.writable && !write_ready(&mut session) {
+        return session.finish();
+    }
+    if ready.priority && interest.read && !session.call("handle_expt", |d, cx| d.handle_expt(cx)) {
+        return session.finish();
+    }
+    if ready.err && !session.closing() {
+        match session.map().take_error(session.id()) {
+            Ok(Some(e)) => session.route(Err(Error::Io(e))),
+            Ok(None) => {}
+            Err(e) => session.route(Err(Error::Io(e))),
+        }
+    }
+    session.finish();
+}
+
+/// A connecting socket became ready: the connect succeeded (the channel is
+/// marked connected, then `handle_connect` runs) or failed (`handle_error`
+/// with the cause, then the channel closes). Returns whether dispatch goes
+/// on.
+fn complete_connect(session: &mut Session<'_>) -> bool {
+    match session.map().take_error(session.id()) {
+        Ok(None) => {
+            session
+                .map()
+                .set_state(session.id(), SocketState::Connected);
+            session.call("handle_connect", |d, cx| d.handle_connect(cx))
+        }
+        Ok(Some(e)) | Err(e) => {
+            session.report(Error::Connect(e));
+            session.mark_closing();
+            false
+        }
+    }
+}
+
+/// Flushes queued output, then calls `handle_write` if the dispatcher is
+/// writable. Returns whether dispatch goes on.
+fn write_ready(session: &mut Session<'_>) -> bool {
+    if let Err(e) = session.map().flush(session.id()) {
+        session.route(Err(Error::Io(e)));
+    }
+    if session.closing() {
+        return false;
+    }
+    if session.ask("writable", |d| d.writable()) {
+        return session.call("handle_write", |d, cx| d.handle_write(cx));
+    }
+    !session.closing()
+}
+
+/// Whether an accept error is about this one connection (it went away
+/// before we took it) rather than about the listener.
+fn transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) || e.raw_os_error() == Some(libc::EPROTO)
+}
+
+/// Whether an accept error means the process or system is out of
+/// descriptors or buffers: retrying at once would spin.
+fn resource_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Accepts pending connections up to the budget, handing each to
+/// `handle_accepted`; on resource exhaustion pauses the listener.
+fn accept_ready(session: &mut Session<'_>) {
+    for _ in 0..ACCEPT_BUDGET {
+        match session.map().accept(session.id()) {
+            Ok((socket, peer)) => {
+                reset_backoff(session);
+                if !session.call("handle_accepted", move |d, cx| {
+                    d.handle_accepted(cx, socket, peer)
+                }) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if transient_accept_error(&e) => continue,
+            Err(e) if resource_accept_error(&e) => {
+                pause_accepting(session);
+                session.call("handle_accept_error", move |d, cx| {
+                    d.handle_accept_error(cx, e)
+                });
+                return;
+            }
+            Err(e) => {
+                session.route(Err(Error::Io(e)));
+                return;
+            }
+        }
+    }
+}
+
+fn reset_backoff(session: &Session<'_>) {
+    if let Some(channel) = session.map().inner.borrow_mut().get_mut(session.id()) {
+        channel.accept_backoff = crate::channel::ACCEPT_BACKOFF_MIN;
+    }
+}
+
+/// Stops polling the listener for its current back-off, and doubles the
+/// back-off for next time.
+fn pause_accepting(session: &Session<'_>) {
+    let mut inner = session.map().inner.borrow_mut();
+    let Some(channel) = inner.get_mut(session.id()) else {
+        return;
+    };
+    let pause = channel.accept_backoff;
+    channel.accept_paused = true;
+    channel.accept_backoff = (pause * 2).min(ACCEPT_BACKOFF_MAX);
+    inner.timers.schedule(
+        Instant::now() + pause,
+        TimerAction::ResumeAccept(session.id()),
+    );
+}

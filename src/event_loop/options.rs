@@ -1,0 +1,85 @@
+//! The loop's knobs (Python's `loop(timeout, use_poll, map, count)`) and why
+//! it returned.
+
+use std::time::Duration;
+
+/// The default wait per pass, Python's 30 seconds.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How [`Map::run`](crate::Map::run) loops.
+///
+/// Python's `use_poll` has no counterpart: the backend is the best the OS
+/// has (epoll, kqueue, event ports, poll), chosen by `polling`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asyncore::RunOptions;
+///
+/// // Python: asyncore.loop(timeout=0.01, count=5)
+/// let options = RunOptions::new().timeout(Duration::from_millis(10)).count(5);
+/// assert_eq!(options.get_count(), Some(5));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The longest wait of one pass; `None` waits until something happens.
+    pub(crate) timeout: Option<Duration>,
+    /// The number of passes; `None` loops until the map is empty.
+    pub(crate) count: Option<u64>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            timeout: Some(DEFAULT_TIMEOUT),
+            count: None,
+        }
+    }
+}
+
+impl RunOptions {
+    /// Returns the defaults: 30 s per wait, no pass limit.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the longest wait of each pass (not a total deadline): a
+    /// `Duration`, or `None` to wait until an event arrives. Zero polls
+    /// without waiting.
+    #[must_use]
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.timeout = timeout.into();
+        self
+    }
+
+    /// Limits the loop to `count` passes (a pass is one wait and its
+    /// dispatch, however many events it brings). `0` returns at once.
+    #[must_use]
+    pub fn count(mut self, count: u64) -> Self {
+        self.count = Some(count);
+        self
+    }
+
+    /// Returns the wait per pass.
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Returns the pass limit.
+    pub fn get_count(&self) -> Option<u64> {
+        self.count
+    }
+}
+
+/// Why [`Map::run`](crate::Map::run) returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Exit {
+    /// No channel is left in the map.
+    Empty,
+    /// The pass count given by [`RunOptions::count`] was used up.
+    CountExhausted,
+    /// [`Map::stop`](crate::Map::stop) was called.
+    Stopped,
+}

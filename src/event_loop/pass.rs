@@ -1,0 +1,101 @@
+//! One pass: wait on the poller, dispatch every event, fire due timers.
+
+use std::time::{Duration, Instant};
+
+use super::dispatch::dispatch;
+use crate::error::Result;
+use crate::map::Map;
+use crate::timer::TimerAction;
+
+/// What the poller reported for one channel.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Readiness {
+    /// Input, a pending connection, or (on epoll) HUP/ERR/PRI.
+    pub(crate) readable: bool,
+    /// Output possible, a connect finished, or HUP/ERR.
+    pub(crate) writable: bool,
+    /// Out-of-band data pending (`POLLPRI`; never on kqueue).
+    pub(crate) priority: bool,
+    /// An error is pending on the socket (`POLLERR`).
+    pub(crate) err: bool,
+}
+
+impl Readiness {
+    fn from_event(event: &polling::Event) -> Readiness {
+        Readiness {
+            readable: event.readable,
+            writable: event.writable,
+            priority: event.is_priority(),
+            err: event.is_err().unwrap_or(false),
+        }
+    }
+
+    #[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
+    fn merge(&mut self, other: Readiness) {
+        self.readable |= other.readable;
+        self.writable |= other.writable;
+        self.priority |= other.priority;
+        self.err |= other.err;
+    }
+}
+
+/// kqueue reports a socket's read and write readiness as two events; merge
+/// them so a channel is dispatched once per pass, read before write.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn merge_split_events(ready: &mut Vec<(usize, Readiness)>) {
+    ready.sort_by_key(|(key, _)| *key);
+    ready.dedup_by(|(key, later), (first_key, first)| {
+        if key == first_key {
+            first.merge(*later);
+            true
+        } else {
+            false
+        }
+    });
+}
+
+/// epoll and poll(2) report each fd once per wait.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn merge_split_events(_ready: &mut [(usize, Readiness)]) {}
+
+/// Runs one pass with a wait of at most `timeout`.
+pub(crate) fn pass(map: &Map, timeout: Option<Duration>) -> Result<()> {
+    let mut ready = {
+        let mut inner = map.inner.borrow_mut();
+        let inner = &mut *inner;
+        let timeout = inner.timers.clamp(timeout, Instant::now());
+        inner.events.clear();
+        inner.poller.wait(&mut inner.events, timeout)?;
+        let mut ready = std::mem::take(&mut inner.ready);
+        ready.extend(
+            inner
+                .events
+                .iter()
+                .map(|e| (e.key, Readiness::from_event(&e))),
+        );
+        ready
+    };
+    merge_split_events(&mut ready);
+    for (key, readiness) in ready.drain(..) {
+        dispatch(map, key, readiness);
+    }
+    map.inner.borrow_mut().ready = ready;
+    fire_timers(map);
+    Ok(())
+}
+
+fn fire_timers(map: &Map) {
+    let now = Instant::now();
+    loop {
+        let action = map.inner.borrow_mut().timers.pop_due(now);
+        match action {
+            None => return,
+            Some(TimerAction::ResumeAccept(id)) => {
+                if let Some(channel) = map.inner.borrow_mut().get_mut(id) {
+                    channel.accept_paused = false;
+                }
+                map.refresh(id);
+            }
+        }
+    }
+}

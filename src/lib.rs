@@ -1,0 +1,98 @@
+//! Python's asyncore for Rust: one thread, one loop, one map of socket
+//! channels driven by `readable`/`writable`/`handle_*` callbacks.
+//!
+//! * A [`Map`] holds channels: non-blocking sockets ([`Socket`]: TCP over
+//!   IPv4 and IPv6, UDP, Unix stream and datagram sockets, pipes) each
+//!   driven by a [`Dispatcher`].
+//! * [`Map::run`] (or [`run`] on the thread's [`default_map`]) is
+//!   `asyncore.loop`: passes of wait-then-dispatch, with a wait timeout per
+//!   pass and an optional pass count ([`RunOptions`]).
+//! * Callbacks get a [`Ctx`]: the channel's socket (`recv`, `send`,
+//!   `recv_from`, `send_to`, out-of-band data, `shutdown`), its output queue
+//!   ([`Ctx::push`], [`Ctx::close_when_done`], Python's
+//!   `dispatcher_with_send`), and the map (add channels, close or refresh
+//!   others, stop the loop).
+//!
+//! The loop waits with the [`polling`] crate: epoll on Linux, kqueue on
+//! macOS and the BSDs, event ports on illumos, poll(2) elsewhere. Sockets
+//! stay registered, level-triggered, and a channel costs a system call only
+//! when its interest changes, so a pass is O(ready channels), not
+//! O(channels).
+//!
+//! Where this crate deliberately differs from Python's asyncore (default
+//! `writable()`, error routing, half-close, fd reuse, accept exhaustion, ...)
+//! is listed in the [`guide`].
+//!
+//! # Example: a callback-style echo server and client
+//!
+//! ```
+//! use asyncore::{Address, Ctx, Dispatcher, Exit, Map, Result, RunOptions, Socket};
+//!
+//! struct Server;
+//! impl Dispatcher for Server {
+//!     fn handle_accepted(&mut self, cx: &mut Ctx<'_>, socket: Socket, _: Address) -> Result<()> {
+//!         cx.add(socket, Echo)?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! struct Echo;
+//! impl Dispatcher for Echo {
+//!     fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+//!         let mut buf = [0u8; 1024];
+//!         let n = cx.recv(&mut buf)?;
+//!         cx.push(&buf[..n])
+//!     }
+//! }
+//!
+//! struct Client(Vec<u8>);
+//! impl Dispatcher for Client {
+//!     fn handle_connect(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+//!         cx.push(b"ping")?;
+//!         // Half-close: the server flushes its echo, then closes.
+//!         cx.shutdown(std::net::Shutdown::Write)?;
+//!         Ok(())
+//!     }
+//!     fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+//!         let mut buf = [0u8; 1024];
+//!         let n = cx.recv(&mut buf)?;
+//!         self.0.extend_from_slice(&buf[..n]);
+//!         Ok(())
+//!     }
+//!     fn handle_close(&mut self, cx: &mut Ctx<'_>) {
+//!         assert_eq!(self.0, b"ping");
+//!         cx.map().stop();
+//!     }
+//! }
+//!
+//! let map = Map::new()?;
+//! let listener = Socket::tcp_listen("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! map.add(listener, Server)?;
+//! map.add(Socket::tcp_connect(addr.as_inet().unwrap())?, Client(Vec::new()))?;
+//! assert_eq!(map.run(&RunOptions::new().count(100))?, Exit::Stopped);
+//! # Ok::<(), asyncore::Error>(())
+//! ```
+#![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod channel;
+mod ctx;
+mod dispatcher;
+mod error;
+mod event_loop;
+pub mod guide;
+mod map;
+mod net;
+mod out_queue;
+#[allow(unsafe_code)]
+mod sys;
+mod timer;
+
+pub use ctx::Ctx;
+pub use dispatcher::Dispatcher;
+pub use error::{Error, Result};
+pub use event_loop::{DEFAULT_TIMEOUT, Exit, RunOptions};
+pub use map::{ChannelId, Map, close_all, default_map, run};
+pub use net::{Address, Socket, SocketKind};
+pub use out_queue::{DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK};
