@@ -181,11 +181,15 @@ pub trait Dispatcher: 'static {
     }
 
     /// Called when out-of-band (urgent, `MSG_OOB`) data is pending; read it
-    /// with [`Ctx::recv_out_of_band`]. Default: reads and discards it.
+    /// with [`Ctx::recv_out_of_band`]. Default: reads and discards it (a
+    /// stale report with no urgent byte left, `EINVAL`, is ignored).
     fn handle_expt(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
         let mut buf = [0u8; 16];
-        cx.recv_out_of_band(&mut buf)?;
-        Ok(())
+        match cx.recv_out_of_band(&mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// Called once when a `recv` on the channel returned 0: the peer shut

@@ -61,7 +61,9 @@ impl Error {
 
     /// Returns `true` if this error means the peer went away: connection
     /// reset or aborted, broken pipe, not connected, shut down, or an
-    /// unexpected end of file.
+    /// unexpected end of file. `EBADF` counts too (as in Python): the map
+    /// owns every fd, so it only arises from the wrong end of a pipe, e.g.
+    /// the read interest of a write end whose reader is gone.
     ///
     /// The loop turns such errors into a plain close (`handle_close`), not
     /// `handle_error`: the same rule on every backend, unlike Python where
@@ -121,7 +123,7 @@ pub(crate) fn is_disconnect(e: &io::Error) -> bool {
         return true;
     }
     #[cfg(unix)]
-    if e.raw_os_error() == Some(libc::ESHUTDOWN) {
+    if matches!(e.raw_os_error(), Some(libc::ESHUTDOWN | libc::EBADF)) {
         return true;
     }
     false

@@ -89,6 +89,11 @@ mod out_queue;
 mod sys;
 mod timer;
 
+/// Compiles the README's examples as doctests, so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use ctx::Ctx;
 pub use dispatcher::Dispatcher;
 pub use error::{Error, Result};

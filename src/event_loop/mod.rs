@@ -18,7 +18,10 @@ struct RunningGuard<'a>(&'a Map);
 
 impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
-        self.0.inner.borrow_mut().running = false;
+        // `try_`: never panic again while unwinding.
+        if let Ok(mut inner) = self.0.inner.try_borrow_mut() {
+            inner.running = false;
+        }
     }
 }
 
