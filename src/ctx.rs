@@ -105,6 +105,21 @@ impl<'a> Ctx<'a> {
         self.map.send_out_of_band(self.id, buf)
     }
 
+    /// Accepts one pending connection on a listening channel, returning
+    /// the (non-blocking) socket and the peer's address.
+    ///
+    /// The loop already accepts for a readable listener and calls
+    /// [`Dispatcher::handle_accepted`]; this is for a listener that accepts
+    /// at a time of its own choosing (its `readable()` returning `false`).
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::WouldBlock`] when no connection is pending; accept
+    /// errors such as `EMFILE`; `Unsupported` on a pipe.
+    pub fn accept(&mut self) -> io::Result<(Socket, Address)> {
+        self.map.accept(self.id)
+    }
+
     /// Shuts down one or both directions of the socket; `Shutdown::Write`
     /// sends end of file to the peer while the channel can still read.
     ///
@@ -190,6 +205,13 @@ impl<'a> Ctx<'a> {
     /// As [`Map::add`].
     pub fn add<D: Dispatcher>(&mut self, socket: Socket, dispatcher: D) -> Result<ChannelId> {
         self.map.add(socket, dispatcher)
+    }
+
+    /// Asks channel `id` (usually another one, whose interest depends on
+    /// state this callback changed) for its interest again; see
+    /// [`Map::refresh`].
+    pub fn refresh(&mut self, id: ChannelId) {
+        self.map.refresh(id);
     }
 
     /// Returns `true` if the channel is connected (already `true` in
