@@ -69,28 +69,31 @@ impl Channel {
     }
 
     /// The interest the loop registers, given what the dispatcher says.
-    ///
-    /// Listeners are never polled for write; a connecting socket is always
-    /// polled for write, so the connect's end is seen; queued output adds
-    /// write interest; a channel above its high watermark or past end of
-    /// file is not polled for read.
     pub(crate) fn interest(&self, readable: bool, writable: bool) -> Interest {
         if self.closing {
             return Interest::NONE;
         }
-        match self.state {
-            SocketState::Listening => Interest {
-                read: readable && !self.accept_paused,
-                write: false,
-            },
-            SocketState::Connecting => Interest {
-                read: readable,
-                write: true,
-            },
-            SocketState::Connected | SocketState::Unconnected => Interest {
-                read: readable && !self.eof && !self.out.over_high(),
-                write: writable || !self.out.is_empty(),
-            },
-        }
+        let may_read = match self.state {
+            SocketState::Listening => !self.accept_paused,
+            _ => !self.eof && !self.out.over_high() && !self.close_when_done,
+        };
+        interest(
+            self.state,
+            readable && may_read,
+            writable || !self.out.is_empty(),
+        )
+    }
+}
+
+/// The interest of a channel in `state` whose reading is allowed to be
+/// `read` and whose writing is wanted if `write`.
+///
+/// Listeners are never polled for write; a connecting socket is always
+/// polled for write, so the end of the connect is seen.
+pub(crate) fn interest(state: SocketState, read: bool, write: bool) -> Interest {
+    match state {
+        SocketState::Listening => Interest { read, write: false },
+        SocketState::Connecting => Interest { read, write: true },
+        SocketState::Connected | SocketState::Unconnected => Interest { read, write },
     }
 }

@@ -31,8 +31,9 @@ use crate::net::{Address, Socket};
 /// | [`handle_close`](Dispatcher::handle_close) | the channel closes, for whatever reason | nothing |
 /// | [`handle_error`](Dispatcher::handle_error) | a hook returned an error or panicked, or a connect failed | logs to stderr and closes |
 ///
-/// Within one readiness event the order is Python's: connect, read, write,
-/// exceptional, error. Handlers return [`Result`]; the loop sorts errors:
+/// Within one readiness event the order is: connect, exceptional (urgent
+/// data), read, write, error. (Python ran exceptional after write; see the
+/// [guide](crate::guide).) Handlers return [`Result`]; the loop sorts errors:
 ///
 /// * [`io::ErrorKind::WouldBlock`] (spurious readiness): ignored.
 /// * A disconnect (reset, broken pipe, not connected; see

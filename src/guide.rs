@@ -133,7 +133,12 @@
 //! 16. **`file_dispatcher` takes ownership of the fd** instead of
 //!     `dup`-ing it, and regular files are refused (epoll cannot poll them;
 //!     Python's `select` called them always ready). Use pipes.
-//! 17. **No `log`/`log_info`.** The default `handle_error` and
+//! 17. **Urgent data is handled before input.** Within one event the hooks
+//!     run connect, `handle_expt`, `handle_read`, `handle_write` (Python:
+//!     read, write, then exceptional). `polling` reports a lone urgent byte
+//!     as readable too, and a plain `recv` at the urgent mark makes Linux
+//!     skip the byte before `handle_expt` could read it.
+//! 18. **No `log`/`log_info`.** The default `handle_error` and
 //!     `handle_accept_error` print one line to stderr; override them to use
 //!     your logger. `repr`, `compact_traceback` and `_strerror` have no
 //!     counterpart: errors are values with `Display`.

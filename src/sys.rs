@@ -34,34 +34,43 @@ impl Interest {
     }
 }
 
-/// An I/O object registered with a poller.
+/// An I/O object watched by a poller.
 ///
 /// # Invariant
 ///
-/// From construction until `drop` (or [`Registration::into_inner`]) `io` is
-/// registered in `poller` under `key`, and `io` is owned here, so its fd
-/// stays open for as long as it is registered. Only `&T` is handed out: the
-/// fd cannot be closed or replaced behind the poller's back.
+/// `io` is owned here, and whenever `registered` is true it is registered in
+/// `poller` under `key`; `drop` deletes it before `io` (and its fd) goes
+/// away. Only `&T` is handed out: the fd cannot be closed or replaced behind
+/// the poller's back.
+///
+/// A registration whose interest is empty is deleted from the poller rather
+/// than kept with no events: epoll and poll(2) report hang-ups and errors
+/// whatever the interest, so a hung-up socket nobody wants to hear from
+/// would otherwise wake every wait.
 #[derive(Debug)]
 pub(crate) struct Registration<T: AsFd> {
-    /// The registered object; owned so that it outlives its registration.
+    /// The watched object; owned so that it outlives its registration.
     io: T,
     /// The poller it is registered with.
     poller: Arc<Poller>,
     /// The key events for `io` carry.
     key: usize,
-    /// The interest last given to the poller.
+    /// The interest last given to the poller (empty when not registered).
     interest: Interest,
-    /// Whether the registration can still report an event. A oneshot
+    /// Whether `io` is currently registered in `poller`.
+    registered: bool,
+    /// Whether the registration can still report an event: a oneshot
     /// registration is disarmed by its first event.
     armed: bool,
-    /// Whether the poller supports level-triggered mode (all but event
-    /// ports); without it every registration is oneshot and re-armed.
+    /// Level-triggered mode (all backends but event ports); without it,
+    /// registrations are oneshot and re-armed after each event.
     level: bool,
 }
 
 impl<T: AsFd> Registration<T> {
-    /// Registers `io` with `poller` under `key`.
+    /// Registers `io` with `poller` under `key`. The fd is always added
+    /// once, so a poller that refuses it fails here, even when `interest`
+    /// is empty.
     ///
     /// # Errors
     ///
@@ -74,22 +83,58 @@ impl<T: AsFd> Registration<T> {
         interest: Interest,
     ) -> io::Result<Self> {
         let level = poller.supports_level();
-        let mode = mode_for(interest, level);
-        // SAFETY: `io` moves into the returned `Registration`, which deletes
-        // it from `poller` in `Drop` (or `into_inner`) before `io` can be
-        // dropped, so the fd is never closed while registered. If `add`
-        // fails nothing was registered and `io` simply drops.
-        unsafe {
-            poller.add_with_mode(io.as_fd().as_raw_fd(), event(key, interest), mode)?;
-        }
-        Ok(Registration {
+        let mut reg = Registration {
             io,
             poller,
             key,
-            interest,
-            armed: true,
+            interest: Interest::NONE,
+            registered: false,
+            armed: false,
             level,
-        })
+        };
+        reg.add(interest)?;
+        if interest.is_empty() {
+            reg.delete();
+        }
+        Ok(reg)
+    }
+
+    fn mode(&self) -> PollMode {
+        if self.level {
+            PollMode::Level
+        } else {
+            PollMode::Oneshot
+        }
+    }
+
+    /// Adds `io` to the poller.
+    fn add(&mut self, interest: Interest) -> io::Result<()> {
+        debug_assert!(!self.registered);
+        // SAFETY: `io` is owned by `self`, and `drop` (or `set_interest`
+        // with an empty interest) deletes it from `poller` while `io` is
+        // still alive, so the fd is never closed while registered. On error
+        // nothing was registered and `registered` stays false.
+        unsafe {
+            self.poller.add_with_mode(
+                self.io.as_fd().as_raw_fd(),
+                event(self.key, interest),
+                self.mode(),
+            )?;
+        }
+        self.registered = true;
+        self.armed = true;
+        self.interest = interest;
+        Ok(())
+    }
+
+    /// Removes `io` from the poller, ignoring errors: there is nothing to
+    /// undo if the kernel already forgot it.
+    fn delete(&mut self) {
+        if self.registered {
+            let _ = self.poller.delete(self.io.as_fd());
+            self.registered = false;
+            self.interest = Interest::NONE;
+        }
     }
 
     /// Returns the registered object.
@@ -105,29 +150,32 @@ impl<T: AsFd> Registration<T> {
     /// Records that the poller reported an event for this registration: a
     /// oneshot registration is now disarmed.
     pub(crate) fn note_event(&mut self) {
-        if !self.level || self.interest.is_empty() {
+        if !self.level {
             self.armed = false;
         }
     }
 
     /// Gives the poller a new interest, with a system call only when it
     /// differs from the registered one (or a oneshot registration needs
-    /// re-arming).
+    /// re-arming). An empty interest deletes the registration; a non-empty
+    /// one adds it back.
     ///
-    /// An empty interest is registered as oneshot: epoll reports HUP and ERR
-    /// whatever the interest, and in level mode a hung-up socket with no
-    /// interest would wake every wait. Oneshot reports it at most once.
+    /// # Errors
+    ///
+    /// The poller's `modify` or `add` error.
     pub(crate) fn set_interest(&mut self, interest: Interest) -> io::Result<()> {
         if interest.is_empty() {
-            if self.interest.is_empty() {
-                return Ok(());
-            }
-        } else if interest == self.interest && self.armed {
+            self.delete();
             return Ok(());
         }
-        let mode = mode_for(interest, self.level);
+        if !self.registered {
+            return self.add(interest);
+        }
+        if interest == self.interest && self.armed {
+            return Ok(());
+        }
         self.poller
-            .modify_with_mode(self.io.as_fd(), event(self.key, interest), mode)?;
+            .modify_with_mode(self.io.as_fd(), event(self.key, interest), self.mode())?;
         self.interest = interest;
         self.armed = true;
         Ok(())
@@ -136,17 +184,8 @@ impl<T: AsFd> Registration<T> {
 
 impl<T: AsFd> Drop for Registration<T> {
     fn drop(&mut self) {
-        // Never panic in drop: a failed delete (the poller is gone, or the
-        // kernel dropped the registration already) leaves nothing to undo.
-        let _ = self.poller.delete(self.io.as_fd());
-    }
-}
-
-fn mode_for(interest: Interest, level: bool) -> PollMode {
-    if level && !interest.is_empty() {
-        PollMode::Level
-    } else {
-        PollMode::Oneshot
+        // Never panics: `delete` ignores errors.
+        self.delete();
     }
 }
 

@@ -16,8 +16,8 @@ use crate::timer::TimerAction;
 /// cannot monopolise a pass.
 const ACCEPT_BUDGET: usize = 128;
 
-/// Delivers one event to its channel, in Python's order: connect, read (or
-/// accept), write, exceptional, pending error.
+/// Delivers one event to its channel: connect, exceptional (urgent data),
+/// read (or accept), write, pending error.
 pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
     let (id, interest, state) = {
         let mut inner = map.inner.borrow_mut();
@@ -36,8 +36,8 @@ pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
         return;
     };
     if interest.is_empty() {
-        // The one report of a hang-up on a channel that wants nothing (its
-        // registration is oneshot): nothing to do until it wants something.
+        // Fetched before the channel lost all interest earlier in this
+        // pass (it is no longer registered): nothing it wants to hear.
         return session.finish();
     }
     match state {
@@ -54,13 +54,17 @@ pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
         }
         SocketState::Connected | SocketState::Unconnected => {}
     }
+    // Urgent data goes first, unlike Python (read, write, then exceptional):
+    // polling folds POLLPRI into "readable", so a lone urgent byte looks
+    // like input too, and a plain recv at the urgent mark makes Linux skip
+    // the urgent byte before `handle_expt` could read it.
+    if ready.priority && interest.read && !session.call("handle_expt", |d, cx| d.handle_expt(cx)) {
+        return session.finish();
+    }
     if ready.readable && interest.read && !session.call("handle_read", |d, cx| d.handle_read(cx)) {
         return session.finish();
     }
     if ready.writable && !write_ready(&mut session) {
-        return session.finish();
-    }
-    if ready.priority && interest.read && !session.call("handle_expt", |d, cx| d.handle_expt(cx)) {
         return session.finish();
     }
     if ready.err && !session.closing() {

@@ -66,9 +66,8 @@ impl<'a> Session<'a> {
         }
         let mut cx = Ctx::new(self.map, self.id);
         let driver = &mut *self.driver;
-        let result = catch_unwind(AssertUnwindSafe(|| hook(driver, &mut cx)))
-            .unwrap_or_else(|payload| Err(panic_error(name, payload)));
-        self.route(result);
+        let result = catch_unwind(AssertUnwindSafe(|| hook(driver, &mut cx)));
+        self.route_caught(name, result);
         self.after_hook()
     }
 
@@ -84,11 +83,23 @@ impl<'a> Session<'a> {
         if eof && !self.closing() {
             let mut cx = Ctx::new(self.map, self.id);
             let driver = &mut *self.driver;
-            let result = catch_unwind(AssertUnwindSafe(|| driver.handle_eof(&mut cx)))
-                .unwrap_or_else(|payload| Err(panic_error("handle_eof", payload)));
-            self.route(result);
+            let result = catch_unwind(AssertUnwindSafe(|| driver.handle_eof(&mut cx)));
+            self.route_caught("handle_eof", result);
         }
         !self.closing()
+    }
+
+    /// Routes a hook's outcome. A panic is reported to `handle_error` and
+    /// then closes the channel, whatever `handle_error` does: the
+    /// dispatcher stopped halfway and its state cannot be trusted.
+    fn route_caught(&mut self, name: &'static str, outcome: std::thread::Result<Result<()>>) {
+        match outcome {
+            Ok(result) => self.route(result),
+            Err(payload) => {
+                self.report(panic_error(name, payload));
+                self.mark_closing();
+            }
+        }
     }
 
     /// The error rule: would-block is nothing, a disconnect closes, the rest

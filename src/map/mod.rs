@@ -16,9 +16,11 @@ use polling::{Events, Poller};
 pub use id::ChannelId;
 pub use thread_default::{close_all, default_map, run};
 
-use crate::channel::Channel;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::channel::{self, Channel};
 use crate::dispatcher::Dispatcher;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, panic_error};
 use crate::event_loop::{Readiness, Session};
 use crate::net::Socket;
 use crate::sys::{Interest, Registration};
@@ -149,13 +151,16 @@ impl Map {
 
     /// Adds a channel: `socket` driven by `dispatcher`. Returns its id.
     ///
-    /// The channel is polled from the next pass on. Its interest is asked
-    /// at once.
+    /// The channel is polled from the next pass on. Its `readable()` and
+    /// `writable()` are asked at once.
     ///
     /// # Errors
     ///
-    /// The poller refused the socket: `EPERM` for a regular file on epoll,
-    /// `ENOSPC`/`ENOMEM` when a kernel limit is hit. The socket is closed.
+    /// * [`Error::Io`]: the poller refused the socket: `EPERM` for a
+    ///   regular file on epoll, `ENOSPC`/`ENOMEM` when a kernel limit is
+    ///   hit. The socket is closed.
+    /// * [`Error::Panicked`]: the dispatcher's `readable()` or `writable()`
+    ///   panicked.
     pub fn add<D: Dispatcher>(&self, socket: Socket, dispatcher: D) -> Result<ChannelId> {
         self.add_boxed(socket, Box::new(dispatcher))
     }
@@ -166,9 +171,12 @@ impl Map {
     ///
     /// As [`Map::add`].
     pub fn add_boxed(&self, socket: Socket, dispatcher: Box<dyn Dispatcher>) -> Result<ChannelId> {
-        let id = self.inner.borrow_mut().insert(socket, dispatcher)?;
-        self.refresh(id);
-        Ok(id)
+        let asked = catch_unwind(AssertUnwindSafe(|| {
+            (dispatcher.readable(), dispatcher.writable())
+        }));
+        let (readable, writable) = asked.map_err(|payload| panic_error("readable", payload))?;
+        let interest = channel::interest(socket.state, readable, writable);
+        self.inner.borrow_mut().insert(socket, dispatcher, interest)
     }
 
     /// Returns the number of open channels.
@@ -212,7 +220,12 @@ impl Map {
 
 impl Inner {
     /// Registers `socket` and stores the channel, returning its id.
-    fn insert(&mut self, socket: Socket, dispatcher: Box<dyn Dispatcher>) -> Result<ChannelId> {
+    fn insert(
+        &mut self,
+        socket: Socket,
+        dispatcher: Box<dyn Dispatcher>,
+        interest: Interest,
+    ) -> Result<ChannelId> {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
@@ -232,8 +245,7 @@ impl Inner {
         let generation = self.slots[index as usize].generation;
         let id = ChannelId { index, generation };
         let Socket { io, state, kind } = socket;
-        // Registered with no interest; `Map::add` asks the dispatcher next.
-        let reg = match Registration::new(self.poller.clone(), io, id.key(), Interest::NONE) {
+        let reg = match Registration::new(self.poller.clone(), io, id.key(), interest) {
             Ok(reg) => reg,
             Err(e) => {
                 self.free.push(index);
