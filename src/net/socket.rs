@@ -108,6 +108,17 @@ impl Socket {
         self.io.local_addr()
     }
 
+    /// Sets `TCP_NODELAY` (no Nagle delay for small writes), e.g. on an
+    /// accepted socket before adding it to the map.
+    ///
+    /// # Errors
+    ///
+    /// The `setsockopt(2)` error (not a TCP socket), or
+    /// [`io::ErrorKind::Unsupported`] for a pipe.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.socket("set_nodelay")?.set_tcp_nodelay(nodelay)
+    }
+
     /// Returns whether `SO_REUSEADDR` is set ([`Socket::tcp_listen`] sets
     /// it, as Python's `set_reuse_addr`).
     ///
