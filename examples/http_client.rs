@@ -1,0 +1,384 @@
+//! A tiny HTTP/1.0 client on the callback API: it shows a non-blocking
+//! connect ([`Socket::tcp_connect`]) whose success arrives as
+//! `handle_connect` and whose failure arrives as `handle_error` with the
+//! cause, [`Ctx::push`] sending the request, and a channel that lives until
+//! the server closes, at which point the map is empty and the loop returns.
+//!
+//! Run it against any plain-HTTP server:
+//!
+//! ```text
+//! python3 -m http.server 8000 &
+//! cargo run --example http_client -- http://127.0.0.1:8000/
+//! cargo run --example http_client -- --timeout 10 http://example.com/
+//! ```
+//!
+//! It sends `GET /PATH HTTP/1.0` with `Host` and `User-Agent` headers and
+//! copies everything the server sends, status line, headers and body, raw,
+//! to stdout. Exit status: 0 once the server has closed the connection; 1 if
+//! the host cannot be resolved or reached (`http_client: cannot connect to
+//! HOST:PORT: connection refused` on stderr), the connection breaks, or
+//! `--timeout SECS` runs out; 2 for a bad command line.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use asyncore::{Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket};
+
+const USAGE: &str = "usage: http_client [--timeout SECS] http://HOST[:PORT][/PATH]";
+
+/// A parsed `http://` URL.
+#[derive(Debug)]
+struct Url {
+    /// The host as it appears in the URL, without brackets for IPv6.
+    host: String,
+    port: u16,
+    /// The request target: path and query, starting with `/`.
+    path: String,
+}
+
+impl Url {
+    /// Parses `http://HOST[:PORT][/PATH]`; the port defaults to 80 and the
+    /// path to `/`. A fragment (`#...`) is dropped.
+    fn parse(url: &str) -> std::result::Result<Url, String> {
+        if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err("the URL contains spaces or control characters".into());
+        }
+        let rest = match url.get(..7) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
+            _ => return Err("the URL must start with http://".into()),
+        };
+        let rest = rest.split('#').next().unwrap_or_default();
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err("user names in URLs are not supported".into());
+        }
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let end = bracketed
+                .find(']')
+                .ok_or("unterminated [ in the host of the URL")?;
+            let after = &bracketed[end + 1..];
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':').ok_or("junk after ] in the URL")?),
+            };
+            (&bracketed[..end], port)
+        } else {
+            match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("the URL has an empty host".into());
+        }
+        let port = match port {
+            None | Some("") => 80,
+            Some(p) => match p.parse::<u16>() {
+                Ok(port) if port != 0 && p.bytes().all(|b| b.is_ascii_digit()) => port,
+                _ => return Err(format!("bad port {p:?} in the URL")),
+            },
+        };
+        let path = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        };
+        Ok(Url {
+            host: host.to_owned(),
+            port,
+            path,
+        })
+    }
+
+    /// The host as written in a URL or `Host` header: IPv6 in brackets.
+    fn host_for_uri(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+
+    /// `HOST:PORT`, for messages.
+    fn target(&self) -> String {
+        format!("{}:{}", self.host_for_uri(), self.port)
+    }
+
+    /// The request, HTTP/1.0 so that the server closes when done.
+    fn request(&self) -> Vec<u8> {
+        let host = if self.port == 80 {
+            self.host_for_uri()
+        } else {
+            self.target()
+        };
+        format!(
+            "GET {} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: asyncore-http-client/{}\r\nAccept: */*\r\n\r\n",
+            self.path,
+            env!("CARGO_PKG_VERSION"),
+        )
+        .into_bytes()
+    }
+}
+
+/// How the fetch ended; shared between `main` and the channel.
+#[derive(Debug, Default)]
+enum Outcome {
+    #[default]
+    Pending,
+    /// The server sent its response and closed.
+    Done,
+    /// Why it failed, for stderr.
+    Failed(String),
+}
+
+/// What every connection attempt shares.
+struct Job {
+    target: String,
+    request: Vec<u8>,
+    outcome: RefCell<Outcome>,
+}
+
+impl Job {
+    fn fail(&self, message: String) {
+        let mut outcome = self.outcome.borrow_mut();
+        if matches!(*outcome, Outcome::Pending) {
+            *outcome = Outcome::Failed(message);
+        }
+    }
+}
+
+/// One connection attempt, and then the connection.
+struct Client {
+    job: Rc<Job>,
+    /// Addresses to try if this one fails to connect.
+    rest: VecDeque<SocketAddr>,
+    /// The server closed its side: the response is complete.
+    eof: bool,
+    /// This channel no longer decides the outcome (it failed and reported,
+    /// or handed over to the next address).
+    done: bool,
+}
+
+/// A short, lower-case reason for a connect or socket error.
+fn reason(e: &io::Error) -> String {
+    use io::ErrorKind::*;
+    let known = match e.kind() {
+        ConnectionRefused => "connection refused",
+        ConnectionReset => "connection reset by peer",
+        ConnectionAborted => "connection aborted",
+        TimedOut => "connection timed out",
+        HostUnreachable => "host unreachable",
+        NetworkUnreachable => "network unreachable",
+        AddrNotAvailable => "address not available",
+        PermissionDenied => "permission denied",
+        _ => return e.to_string(),
+    };
+    known.to_owned()
+}
+
+/// Starts a connect to the first address of `addrs` that the kernel does
+/// not refuse at once, adding its channel to `map`.
+fn connect(map: &Map, job: &Rc<Job>, mut addrs: VecDeque<SocketAddr>) -> io::Result<()> {
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+    while let Some(addr) = addrs.pop_front() {
+        match Socket::tcp_connect(addr) {
+            Ok(socket) => {
+                let client = Client {
+                    job: job.clone(),
+                    rest: addrs,
+                    eof: false,
+                    done: false,
+                };
+                map.add(socket, client).map_err(io::Error::from)?;
+                return Ok(());
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+impl Dispatcher for Client {
+    fn handle_connect(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+        cx.push(&self.job.request)
+    }
+
+    fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+        let mut buf = [0u8; 16 * 1024];
+        let n = match cx.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let error = Error::from(e);
+                if error.is_disconnect() {
+                    let why = error.as_io().map(reason).unwrap_or_default();
+                    self.job
+                        .fail(format!("connection to {} broke: {why}", self.job.target));
+                    self.done = true;
+                }
+                return Err(error);
+            }
+        };
+        let mut stdout = io::stdout().lock();
+        if let Err(e) = stdout.write_all(&buf[..n]).and_then(|()| stdout.flush()) {
+            self.job.fail(format!("cannot write to stdout: {e}"));
+            self.done = true;
+            cx.close();
+        }
+        Ok(())
+    }
+
+    fn handle_eof(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+        self.eof = true;
+        cx.close_when_done()
+    }
+
+    fn handle_error(&mut self, cx: &mut Ctx<'_>, error: Error) {
+        self.done = true;
+        cx.close();
+        let target = &self.job.target;
+        match error {
+            Error::Connect(cause) => {
+                let rest = std::mem::take(&mut self.rest);
+                if rest.is_empty() {
+                    self.job
+                        .fail(format!("cannot connect to {target}: {}", reason(&cause)));
+                } else if let Err(e) = connect(cx.map(), &self.job, rest) {
+                    self.job
+                        .fail(format!("cannot connect to {target}: {}", reason(&e)));
+                }
+            }
+            other => self
+                .job
+                .fail(format!("error on the connection to {target}: {other}")),
+        }
+    }
+
+    fn handle_close(&mut self, _cx: &mut Ctx<'_>) {
+        if self.done {
+            return;
+        }
+        let mut outcome = self.job.outcome.borrow_mut();
+        if matches!(*outcome, Outcome::Pending) {
+            *outcome = if self.eof {
+                Outcome::Done
+            } else {
+                Outcome::Failed(format!(
+                    "the connection to {} closed before the response ended",
+                    self.job.target
+                ))
+            };
+        }
+    }
+}
+
+/// The command line: an optional `--timeout SECS` and the URL.
+fn parse_args() -> std::result::Result<(Url, Option<Duration>), String> {
+    let mut url = None;
+    let mut timeout = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if let Some(value) = arg.strip_prefix("--timeout=") {
+            timeout = Some(parse_secs(value)?);
+        } else if arg == "--timeout" {
+            let value = args.next().ok_or("--timeout needs a number of seconds")?;
+            timeout = Some(parse_secs(&value)?);
+        } else if arg.starts_with('-') && arg.len() > 1 {
+            return Err(format!("unknown option {arg:?}"));
+        } else if url.is_some() {
+            return Err("only one URL, please".into());
+        } else {
+            url = Some(Url::parse(&arg)?);
+        }
+    }
+    Ok((url.ok_or("no URL given")?, timeout))
+}
+
+fn parse_secs(value: &str) -> std::result::Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("bad --timeout {value:?}: expected seconds, e.g. 10 or 0.5"))
+}
+
+fn main() -> ExitCode {
+    if std::env::args().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let (url, timeout) = match parse_args() {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("http_client: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match fetch(&url, timeout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("http_client: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Fetches `url`, copying the response to stdout.
+fn fetch(url: &Url, timeout: Option<Duration>) -> std::result::Result<(), String> {
+    let job = Rc::new(Job {
+        target: url.target(),
+        request: url.request(),
+        outcome: RefCell::default(),
+    });
+    let cannot = |why: String| format!("cannot connect to {}: {why}", job.target);
+    // Resolution blocks; a real client would do it on another thread.
+    let addrs: VecDeque<SocketAddr> = (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .map_err(|e| cannot(format!("cannot resolve {}: {e}", url.host)))?
+        .collect();
+    let map = Map::new().map_err(|e| format!("cannot create the loop: {e}"))?;
+    connect(&map, &job, addrs).map_err(|e| cannot(reason(&e)))?;
+
+    // The loop runs until the map is empty: the server closed, or every
+    // connect failed. With --timeout, it runs pass by pass against a
+    // deadline instead.
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let options = match deadline {
+            None => RunOptions::new(),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(format!(
+                        "timed out after {:?} talking to {}",
+                        timeout.unwrap_or_default(),
+                        job.target
+                    ));
+                }
+                RunOptions::new().timeout(left).count(1)
+            }
+        };
+        match map.run(&options) {
+            Ok(Exit::Empty) => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("the loop failed: {e}")),
+        }
+    }
+    let _ = io::stdout().flush();
+    match std::mem::take(&mut *job.outcome.borrow_mut()) {
+        Outcome::Done => Ok(()),
+        Outcome::Failed(message) => Err(message),
+        Outcome::Pending => Err(format!(
+            "the connection to {} ended without a response",
+            job.target
+        )),
+    }
+}
