@@ -10,7 +10,7 @@
 //!
 //! Python's `BaseTestHandler` makes every unexpected `handle_*` raise and
 //! re-raises in `handle_error`. Here the dispatchers log every hook into a
-//! shared [`Log`] and the tests assert what was (and was not) called; an
+//! shared [`EventLog`] and the tests assert what was (and was not) called; an
 //! assertion inside a hook would only reach `handle_error`, so hooks record
 //! and the test body asserts.
 //!
@@ -80,8 +80,8 @@ use asyncore::{Address, ChannelId, Ctx, Dispatcher, Error, Exit, Map, Result, So
 use socket2::SockRef;
 
 use util::{
-    Endpoint, Family, Log, O_CLOEXEC, O_NONBLOCK, PEER_TIMEOUT, fd_flags, pattern, run_passes,
-    run_until, run_until_empty, tcp_pair, unix_pair,
+    Endpoint, EventLog, Family, O_CLOEXEC, O_NONBLOCK, PEER_TIMEOUT, fd_flags, linger_zero,
+    payload, run_passes, run_until, run_until_empty, tcp_pair, unix_pair,
 };
 
 /// Generates `mod $case { #[test] fn ipv4() .. }` calling `fn $case(Family)`
@@ -138,9 +138,9 @@ fn describe(error: &Error) -> String {
 
 /// Asserts that no hook logged an error.
 #[track_caller]
-fn assert_no_errors(log: &Log) {
+fn assert_no_errors(log: &EventLog) {
     let errors: Vec<String> = log
-        .events()
+        .entries()
         .into_iter()
         .filter(|e| e.contains("handle_error"))
         .collect();
@@ -152,7 +152,7 @@ fn assert_no_errors(log: &Log) {
 
 /// Asserts that `first` and `second` were both logged, in that order.
 #[track_caller]
-fn assert_before(log: &Log, first: &str, second: &str) {
+fn assert_before(log: &EventLog, first: &str, second: &str) {
     let a = log.position(first);
     let b = log.position(second);
     assert!(
@@ -164,7 +164,7 @@ fn assert_before(log: &Log, first: &str, second: &str) {
 /// A listener whose `handle_accepted` logs and hands the connection to
 /// `on_accept`.
 struct Server<F> {
-    log: Log,
+    log: EventLog,
     on_accept: F,
 }
 
@@ -172,7 +172,7 @@ impl<F> Server<F>
 where
     F: FnMut(&mut Ctx<'_>, Socket, Address) -> Result<()> + 'static,
 {
-    fn new(log: &Log, on_accept: F) -> Server<F> {
+    fn new(log: &EventLog, on_accept: F) -> Server<F> {
         Server {
             log: log.clone(),
             on_accept,
@@ -210,11 +210,11 @@ where
 /// the defaults: reads and discards input, closes after end of file.
 struct Quiet {
     name: &'static str,
-    log: Log,
+    log: EventLog,
 }
 
 impl Quiet {
-    fn new(name: &'static str, log: &Log) -> Quiet {
+    fn new(name: &'static str, log: &EventLog) -> Quiet {
         Quiet {
             name,
             log: log.clone(),
@@ -263,7 +263,7 @@ impl Dispatcher for Quiet {
 fn quiet_server(
     map: &Map,
     family: Family,
-    log: &Log,
+    log: &EventLog,
 ) -> (ChannelId, Endpoint, Rc<Cell<Option<ChannelId>>>) {
     let (listener, endpoint) = family.listen();
     let accepted = Rc::new(Cell::new(None));
@@ -286,13 +286,6 @@ fn quiet_server(
 fn send_urgent(stream: &TcpStream, byte: u8) {
     let sent = SockRef::from(stream).send_out_of_band(&[byte]).unwrap();
     assert_eq!(sent, 1);
-}
-
-/// Makes a std TCP stream reset its connection when dropped (SO_LINGER 0).
-fn linger_zero(stream: &TcpStream) {
-    SockRef::from(stream)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
 }
 
 // ---------------------------------------------------------------------------
@@ -330,7 +323,7 @@ enum Action {
 struct Raiser {
     hook: Hook,
     action: Action,
-    log: Log,
+    log: EventLog,
 }
 
 impl Raiser {
@@ -386,7 +379,7 @@ fn raiser_channel(
     map: &Map,
     hook: Hook,
     action: Action,
-    log: &Log,
+    log: &EventLog,
 ) -> (ChannelId, Box<dyn std::any::Any>) {
     let raiser = Raiser {
         hook,
@@ -428,7 +421,7 @@ fn a1_readwriteexc() {
     for hook in [Hook::Read, Hook::Write, Hook::Expt] {
         // Err -> handle_error with the same error, then one handle_close.
         let map = Map::new().unwrap();
-        let log = Log::new();
+        let log = EventLog::new();
         let (id, _peer) = raiser_channel(&map, hook, Action::Fail, &log);
         run_until(&map, "the failing hook to close its channel", || {
             !map.contains(id)
@@ -444,7 +437,7 @@ fn a1_readwriteexc() {
 
         // A panic -> handle_error with Error::Panicked.
         let map = Map::new().unwrap();
-        let log = Log::new();
+        let log = EventLog::new();
         let (id, _peer) = raiser_channel(&map, hook, Action::Panic, &log);
         run_until(&map, "the panicking hook to close its channel", || {
             !map.contains(id)
@@ -462,7 +455,7 @@ fn a1_readwriteexc() {
         // Map::stop is ExitNow: run returns Stopped, no handle_error, the
         // channel stays in the map (Python leaves the map as it is).
         let map = Map::new().unwrap();
-        let log = Log::new();
+        let log = EventLog::new();
         let (id, _peer) = raiser_channel(&map, hook, Action::Stop, &log);
         let exit = run_passes(&map, 100);
         assert_eq!(exit, Exit::Stopped, "{hook:?}: {log:?}");
@@ -487,13 +480,13 @@ fn a1_readwriteexc() {
 
 /// Logs every hook; writable until its first `handle_write`.
 struct Probe {
-    log: Log,
+    log: EventLog,
     readable: bool,
     writable: bool,
 }
 
 impl Probe {
-    fn new(log: &Log, readable: bool, writable: bool) -> Probe {
+    fn new(log: &EventLog, readable: bool, writable: bool) -> Probe {
         Probe {
             log: log.clone(),
             readable,
@@ -558,26 +551,26 @@ impl Dispatcher for Probe {
 fn a2_readwrite() {
     // Input only.
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (socket, mut peer) = tcp_pair();
     map.add(socket, Probe::new(&log, true, false)).unwrap();
     peer.write_all(b"abc").unwrap();
     run_until(&map, "handle_read", || log.contains("handle_read"));
     run_passes(&map, 3);
-    assert_eq!(log.events(), ["handle_read"]);
+    assert_eq!(log.entries(), ["handle_read"]);
 
     // Output only.
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (socket, _peer) = tcp_pair();
     map.add(socket, Probe::new(&log, false, true)).unwrap();
     run_until(&map, "handle_write", || log.contains("handle_write"));
     run_passes(&map, 3);
-    assert_eq!(log.events(), ["handle_write"]);
+    assert_eq!(log.entries(), ["handle_write"]);
 
     // Hang-up (the peer resets the connection).
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (socket, peer) = tcp_pair();
     let id = map.add(socket, Probe::new(&log, true, false)).unwrap();
     linger_zero(&peer);
@@ -585,7 +578,7 @@ fn a2_readwrite() {
     run_until(&map, "the reset to close the channel", || !map.contains(id));
     // The recv in handle_read fails with ECONNRESET: a disconnect, so a
     // plain close (no handle_error, no handle_eof).
-    assert_eq!(log.events(), ["handle_read", "handle_close"]);
+    assert_eq!(log.entries(), ["handle_read", "handle_close"]);
 }
 
 /// A2, hang-up on a channel that wants no events: no callback at all, and
@@ -601,7 +594,7 @@ fn a2_readwrite() {
 #[test]
 fn a2_readwrite_hangup_without_interest() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (socket, peer) = tcp_pair();
     let id = map.add(socket, Probe::new(&log, false, false)).unwrap();
     linger_zero(&peer);
@@ -613,7 +606,7 @@ fn a2_readwrite_hangup_without_interest() {
         "the loop spun on a hung-up channel with no interest: {:?}",
         start.elapsed()
     );
-    assert!(log.events().is_empty(), "{log:?}");
+    assert!(log.entries().is_empty(), "{log:?}");
     assert!(map.contains(id));
 }
 
@@ -631,7 +624,7 @@ fn a2_readwrite_hangup_without_interest() {
 #[test]
 fn a2_readwrite_urgent() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (socket, peer) = tcp_pair();
     let id = map.add(socket, Probe::new(&log, true, false)).unwrap();
     send_urgent(&peer, b'!');
@@ -651,7 +644,7 @@ fn a2_readwrite_urgent() {
 /// Logs its `handle_close` under its number.
 struct Numbered {
     n: usize,
-    log: Log,
+    log: EventLog,
 }
 
 impl Dispatcher for Numbered {
@@ -670,7 +663,7 @@ impl Dispatcher for Numbered {
 #[test]
 fn a3_closeall() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let mut ids = Vec::new();
     let mut peers = Vec::new();
     for n in 0..10 {
@@ -690,7 +683,7 @@ fn a3_closeall() {
     assert_eq!(map.len(), 10);
     map.close_all();
     assert!(map.is_empty());
-    assert_eq!(log.events().len(), 10, "{log:?}");
+    assert_eq!(log.entries().len(), 10, "{log:?}");
     for n in 0..10 {
         assert_eq!(log.count(&format!("{n}: handle_close")), 1, "{log:?}");
     }
@@ -704,7 +697,7 @@ fn a3_closeall() {
     }
     // Idempotent, and an empty map's loop returns at once.
     map.close_all();
-    assert_eq!(log.events().len(), 10);
+    assert_eq!(log.entries().len(), 10);
     assert_eq!(run_passes(&map, 10), Exit::Empty);
 }
 
@@ -716,7 +709,7 @@ fn a3_closeall() {
 fn a4_closeall_default() {
     let map = asyncore::default_map().unwrap();
     assert!(map.is_empty());
-    let log = Log::new();
+    let log = EventLog::new();
     let mut peers = Vec::new();
     for n in 0..10 {
         let (socket, peer) = unix_pair();
@@ -796,11 +789,11 @@ struct SendClient {
     chunks: Vec<Vec<u8>>,
     go: Option<mpsc::Sender<()>>,
     pending: Rc<RefCell<Vec<usize>>>,
-    log: Log,
+    log: EventLog,
 }
 
 impl SendClient {
-    fn new(chunks: Vec<Vec<u8>>, go: mpsc::Sender<()>, log: &Log) -> SendClient {
+    fn new(chunks: Vec<Vec<u8>>, go: mpsc::Sender<()>, log: &EventLog) -> SendClient {
         SendClient {
             chunks,
             go: Some(go),
@@ -862,9 +855,9 @@ fn capture_server(family: Family) -> (Endpoint, mpsc::Sender<()>, thread::JoinHa
 fn a12_send(family: Family) {
     let (endpoint, go, server) = capture_server(family);
     let data = b"Suppose there isn't a 16-ton weight?".to_vec();
-    let big = pattern(4 << 20);
+    let big = payload(4 << 20);
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let chunks = vec![data.clone(), data.clone(), b"\n".to_vec(), big.clone()];
     let client = SendClient::new(chunks.clone(), go, &log);
     let pending = client.pending.clone();
@@ -886,7 +879,7 @@ fn a12_send(family: Family) {
         pending[3]
     );
     assert_eq!(
-        log.events(),
+        log.entries(),
         ["client: handle_connect", "client: handle_close"]
     );
 }
@@ -900,8 +893,8 @@ family_tests!(a12_send: ipv4, ipv6, unix);
 fn a12_send_while_connecting(family: Family) {
     let (endpoint, go, server) = capture_server(family);
     let map = Map::new().unwrap();
-    let log = Log::new();
-    let rest = pattern(100_000);
+    let log = EventLog::new();
+    let rest = payload(100_000);
     let id = map
         .add(
             endpoint.connect(),
@@ -923,7 +916,7 @@ fn a12_send_while_connecting(family: Family) {
         "wrong data or order"
     );
     assert_eq!(
-        log.events(),
+        log.entries(),
         ["client: handle_connect", "client: handle_close"]
     );
 }
@@ -996,7 +989,7 @@ fn a13_file_wrapper_recv() {
 /// once flushed.
 struct PipeWriter {
     data: Option<Vec<u8>>,
-    log: Log,
+    log: EventLog,
 }
 
 impl Dispatcher for PipeWriter {
@@ -1032,7 +1025,7 @@ fn a14_file_wrapper_send() {
     let d2 = b"I want to buy some cheese.";
     let (mut reader, writer) = io::pipe().unwrap();
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let id = map
         .add(
             Socket::from_fd(writer.into()).unwrap(),
@@ -1047,7 +1040,7 @@ fn a14_file_wrapper_send() {
     assert_eq!(map.pending_output(id), 0, "push wrote at once");
     run_until_empty(&map, "the writer to send and close");
     assert_eq!(
-        log.events(),
+        log.entries(),
         [format!("sent {}", d2.len()), "handle_close".into()]
     );
     let mut all = Vec::new();
@@ -1058,7 +1051,7 @@ fn a14_file_wrapper_send() {
 /// Reads 29-byte chunks until end of file.
 struct ChunkReader {
     got: Rc<RefCell<Vec<u8>>>,
-    log: Log,
+    log: EventLog,
 }
 
 impl Dispatcher for ChunkReader {
@@ -1093,7 +1086,7 @@ impl Dispatcher for ChunkReader {
 fn a15_file_dispatcher() {
     let (reader, writer) = Socket::pipe().unwrap();
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let got = Rc::new(RefCell::new(Vec::new()));
     let rid = map
         .add(
@@ -1116,7 +1109,7 @@ fn a15_file_dispatcher() {
     assert!(!map.contains(rid));
     assert_eq!(*got.borrow(), FILE_DATA);
     assert_eq!(
-        log.events(),
+        log.entries(),
         [
             "writer: handle_close",
             "read 29",
@@ -1129,7 +1122,7 @@ fn a15_file_dispatcher() {
     // Longer input arrives in 29-byte chunks, in order.
     let (reader, writer) = Socket::pipe().unwrap();
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let got = Rc::new(RefCell::new(Vec::new()));
     map.add(
         reader,
@@ -1140,7 +1133,7 @@ fn a15_file_dispatcher() {
     )
     .unwrap();
     let wid = map.add(writer, Quiet::new("writer", &log)).unwrap();
-    let data = pattern(29 * 40 + 7);
+    let data = payload(29 * 40 + 7);
     map.push(wid, &data).unwrap();
     map.close_when_done(wid).unwrap();
     run_until_empty(&map, "the reader to reach end of file");
@@ -1154,7 +1147,7 @@ fn a15_file_dispatcher() {
 
 /// Closes itself twice in its first `handle_write`.
 struct ClosesTwice {
-    log: Log,
+    log: EventLog,
 }
 
 impl Dispatcher for ClosesTwice {
@@ -1185,18 +1178,18 @@ impl Dispatcher for ClosesTwice {
 fn a17_close_twice() {
     let (reader, writer) = Socket::pipe().unwrap();
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let rid = map.add(reader, Quiet::new("reader", &log)).unwrap();
     let wid = map.add(writer, ClosesTwice { log: log.clone() }).unwrap();
 
     assert!(map.close(rid));
-    assert_eq!(log.events(), ["reader: handle_close"]);
+    assert_eq!(log.entries(), ["reader: handle_close"]);
     assert!(!map.close(rid));
-    assert_eq!(log.events(), ["reader: handle_close"]);
+    assert_eq!(log.entries(), ["reader: handle_close"]);
 
     run_until_empty(&map, "the writer to close itself");
     assert_eq!(
-        log.events(),
+        log.entries(),
         [
             "reader: handle_close",
             "writer: handle_write",
@@ -1214,7 +1207,7 @@ fn a17_close_twice() {
 /// server.
 fn a18_handle_connect(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (_, endpoint, _) = quiet_server(&map, family, &log);
     let client = map
         .add(endpoint.connect(), Quiet::new("client", &log))
@@ -1274,7 +1267,7 @@ fn a18_handle_connect_refused(family: Family) {
     assert!(family.is_inet(), "a refused Unix connect must fail at once");
 
     struct Refused {
-        log: Log,
+        log: EventLog,
     }
     impl Dispatcher for Refused {
         fn handle_connect(&mut self, _: &mut Ctx<'_>) -> Result<()> {
@@ -1294,13 +1287,13 @@ fn a18_handle_connect_refused(family: Family) {
         }
     }
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let id = map.add(socket, Refused { log: log.clone() }).unwrap();
     run_until(&map, "the refused connect to close the channel", || {
         !map.contains(id)
     });
     assert_eq!(
-        log.events(),
+        log.entries(),
         [
             "handle_error connect=true kind=Some(ConnectionRefused)",
             "handle_close"
@@ -1318,7 +1311,7 @@ family_tests!(a18_handle_connect_refused: ipv4, ipv6, unix);
 // `handle_accepted` drops the socket, so each client sees end of file.
 fn a19_handle_accept(family: Family) {
     struct CountsAccepts {
-        log: Log,
+        log: EventLog,
     }
     impl Dispatcher for CountsAccepts {
         fn handle_accepted(&mut self, _: &mut Ctx<'_>, s: Socket, _: Address) -> Result<()> {
@@ -1337,7 +1330,7 @@ fn a19_handle_accept(family: Family) {
     }
 
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (listener, endpoint) = family.listen();
     map.add(listener, CountsAccepts { log: log.clone() })
         .unwrap();
@@ -1367,7 +1360,7 @@ family_tests!(a19_handle_accept: ipv4, ipv6, unix);
 /// channel.
 fn a20_handle_accepted(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (listener, endpoint) = family.listen();
     let peer_seen = Rc::new(RefCell::new(None));
     let accepted = Rc::new(Cell::new(None));
@@ -1406,7 +1399,7 @@ family_tests!(a20_handle_accepted: ipv4, ipv6, unix);
 /// Collects everything it reads.
 struct Collector {
     got: Rc<RefCell<Vec<u8>>>,
-    log: Log,
+    log: EventLog,
 }
 
 impl Dispatcher for Collector {
@@ -1432,10 +1425,10 @@ impl Dispatcher for Collector {
 /// client gets `handle_read` with them.
 fn a21_handle_read(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (listener, endpoint) = family.listen();
-    let payload = pattern(1024);
-    let (sent, handler_log) = (payload.clone(), log.clone());
+    let data = payload(1024);
+    let (sent, handler_log) = (data.clone(), log.clone());
     map.add(
         listener,
         Server::new(&log, move |cx, socket, _| {
@@ -1456,7 +1449,7 @@ fn a21_handle_read(family: Family) {
     run_until(&map, "1024 bytes at the client", || {
         got.borrow().len() >= 1024
     });
-    assert_eq!(*got.borrow(), payload);
+    assert_eq!(*got.borrow(), data);
     assert!(log.contains("client: handle_read"));
     assert_no_errors(&log);
 }
@@ -1469,7 +1462,7 @@ family_tests!(a21_handle_read: ipv4, ipv6, unix);
 // the default True.
 fn a22_handle_write(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (_, endpoint, _) = quiet_server(&map, family, &log);
     map.add(endpoint.connect(), Probe::new(&log, true, true))
         .unwrap();
@@ -1488,7 +1481,7 @@ family_tests!(a22_handle_write: ipv4, ipv6, unix);
 // `handle_close` runs exactly once.
 fn a23_handle_close(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (listener, endpoint) = family.listen();
     let handler_log = log.clone();
     map.add(
@@ -1514,7 +1507,7 @@ family_tests!(a23_handle_close: ipv4, ipv6, unix);
 
 /// Sends 128 bytes on every write event.
 struct Flooder {
-    log: Log,
+    log: EventLog,
     writes: Rc<Cell<usize>>,
 }
 
@@ -1548,7 +1541,7 @@ impl Dispatcher for Flooder {
 
 /// Reads once, then closes.
 struct ReadOnceThenClose {
-    log: Log,
+    log: EventLog,
 }
 
 impl Dispatcher for ReadOnceThenClose {
@@ -1575,7 +1568,7 @@ impl Dispatcher for ReadOnceThenClose {
 /// (bpo-5661, bpo-11265).
 fn a24_handle_close_after_conn_broken(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (listener, endpoint) = family.listen();
     let handler_log = log.clone();
     map.add(
@@ -1614,7 +1607,7 @@ family_tests!(a24_handle_close_after_conn_broken: ipv4, ipv6, unix);
 /// Sends one byte of out-of-band data on its first write event.
 struct OobSender {
     sent: bool,
-    log: Log,
+    log: EventLog,
 }
 
 impl Dispatcher for OobSender {
@@ -1638,7 +1631,7 @@ impl Dispatcher for OobSender {
 /// overrides nothing else (`handle_read` keeps its default).
 struct OobReceiver {
     got: Rc<RefCell<Vec<u8>>>,
-    log: Log,
+    log: EventLog,
 }
 
 impl Dispatcher for OobReceiver {
@@ -1661,7 +1654,7 @@ impl Dispatcher for OobReceiver {
 /// has no urgent data; so do we.)
 fn a25_handle_expt(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (listener, endpoint) = family.listen();
     let handler_log = log.clone();
     map.add(
@@ -1700,7 +1693,7 @@ family_tests!(a25_handle_expt: ipv4, ipv6);
 
 /// Fails in `handle_write` like Python's `1/0`.
 struct FailsInWrite {
-    log: Log,
+    log: EventLog,
 }
 
 impl Dispatcher for FailsInWrite {
@@ -1728,7 +1721,7 @@ impl Dispatcher for FailsInWrite {
 // error as a value.
 fn a26_handle_error(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (_, endpoint, _) = quiet_server(&map, family, &log);
     let client = map
         .add(endpoint.connect(), FailsInWrite { log: log.clone() })
@@ -1749,7 +1742,7 @@ family_tests!(a26_handle_error: ipv4, ipv6, unix);
 
 /// Logs the connection attributes seen inside `handle_connect`.
 struct AttrClient {
-    log: Log,
+    log: EventLog,
 }
 
 impl Dispatcher for AttrClient {
@@ -1779,7 +1772,7 @@ impl Dispatcher for AttrClient {
 // names nothing).
 fn a27_connection_attributes(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (listener, endpoint) = family.listen();
     let accepted = Rc::new(Cell::new(None));
     let (slot, handler_log) = (accepted.clone(), log.clone());
@@ -1843,7 +1836,7 @@ family_tests!(a27_connection_attributes: ipv4, ipv6, unix);
 /// (Python: timeout 0) and close-on-exec (Python: not inheritable).
 fn a28_create_socket(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (server, endpoint, accepted) = quiet_server(&map, family, &log);
     let client = map
         .add(endpoint.connect(), Quiet::new("client", &log))
@@ -1884,7 +1877,7 @@ family_tests!(a28_create_socket: ipv4, ipv6, unix);
 /// way, so the Unix variant runs too.
 fn a29_bind(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (first, endpoint, _) = quiet_server(&map, family, &log);
     let err = match &endpoint.addr {
         Address::Inet(addr) => Socket::tcp_listen(*addr).unwrap_err(),
@@ -1919,13 +1912,13 @@ fn a30_set_reuse_addr(family: Family) {
     let wrapped = Socket::from_tcp_stream(unconnected.into()).unwrap();
     assert!(!wrapped.reuse_address().unwrap());
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let id = map.add(wrapped, Probe::new(&log, false, false)).unwrap();
     assert!(!map.is_connected(id));
     assert!(!map.is_connecting(id));
     assert!(!map.is_accepting(id));
     map.close(id);
-    assert_eq!(log.events(), ["handle_close"]);
+    assert_eq!(log.entries(), ["handle_close"]);
 }
 family_tests!(a30_set_reuse_addr: ipv4, ipv6);
 
@@ -1940,7 +1933,7 @@ family_tests!(a30_set_reuse_addr: ipv4, ipv6);
 /// and run the loop afterwards on the test thread.
 fn a31_quick_connect(family: Family) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = EventLog::new();
     let (server, endpoint, accepted) = quiet_server(&map, family, &log);
     let client = TcpStream::connect(endpoint.inet()).unwrap();
     linger_zero(&client);

@@ -1,7 +1,7 @@
 //! Channels that are not TCP streams: UDP (v4 and v6), Unix datagram and
 //! stream sockets, pipes, and fds the poller refuses.
 
-mod support;
+mod util;
 
 use std::cell::RefCell;
 use std::io;
@@ -13,7 +13,7 @@ use asyncore::{
     Address, Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket, SocketKind,
 };
 
-use support::{DEADLINE, Log, TempDir, payload, run_until, run_until_driving};
+use util::{DEADLINE, HookLog, Inert, TempDir, payload, run_until};
 
 /// Echoes datagrams to their sender, recording who sent them.
 struct DatagramEcho {
@@ -72,7 +72,7 @@ fn udp_echo(bind: &str) {
         client.send_to(m, server_addr).unwrap();
     }
     let mut got = Vec::new();
-    run_until_driving(&map, "three echoed datagrams", || {
+    run_until(&map, "three echoed datagrams", || {
         udp_drain(&client, &mut got);
         got.len() >= messages.len()
     });
@@ -119,7 +119,7 @@ fn unix_datagram_bound_paths_echo() {
     client.set_nonblocking(true).unwrap();
     client.send_to(b"ping over a path", &server_path).unwrap();
     let mut got = Vec::new();
-    run_until_driving(&map, "the echo over Unix datagrams", || {
+    run_until(&map, "the echo over Unix datagrams", || {
         let mut buf = [0u8; 256];
         match client.recv_from(&mut buf) {
             Ok((n, from)) => {
@@ -143,7 +143,7 @@ fn unix_datagram_bound_paths_echo() {
 fn unix_datagram_pair_ping_pong() {
     /// Sends its datagrams once writable, then collects replies.
     struct Pinger {
-        log: Log,
+        log: HookLog,
         sent: bool,
     }
     impl Dispatcher for Pinger {
@@ -169,7 +169,7 @@ fn unix_datagram_pair_ping_pong() {
         }
     }
     /// Answers each datagram with a "pong" of the same number.
-    struct Ponger(Log);
+    struct Ponger(HookLog);
     impl Dispatcher for Ponger {
         fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
             let mut buf = [0u8; 64];
@@ -188,7 +188,7 @@ fn unix_datagram_pair_ping_pong() {
     }
 
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let (a, b) = Socket::unix_datagram_pair().unwrap();
     let a = map
         .add(
@@ -213,7 +213,7 @@ fn unix_datagram_pair_ping_pong() {
 #[test]
 fn unix_stream_pair_echo_then_half_close() {
     struct Client {
-        log: Log,
+        log: HookLog,
         got: Vec<u8>,
     }
     impl Dispatcher for Client {
@@ -235,7 +235,7 @@ fn unix_stream_pair_echo_then_half_close() {
             self.log.push("A", "handle_close");
         }
     }
-    struct Echo(Log);
+    struct Echo(HookLog);
     impl Dispatcher for Echo {
         fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
             let mut buf = [0u8; 64];
@@ -252,7 +252,7 @@ fn unix_stream_pair_echo_then_half_close() {
     }
 
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let (a, b) = Socket::unix_stream_pair().unwrap();
     assert_eq!(a.kind(), SocketKind::Stream);
     let a = map
@@ -314,7 +314,7 @@ fn pipe_channels_carry_data_and_eof() {
                 .push(format!("handle_error {error}"));
         }
     }
-    struct Writer(Log);
+    struct Writer(HookLog);
     impl Dispatcher for Writer {
         fn readable(&self) -> bool {
             false // a write end has nothing to read
@@ -328,7 +328,7 @@ fn pipe_channels_carry_data_and_eof() {
     }
 
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let seen = Rc::new(RefCell::new(Seen::default()));
     let (r, w) = Socket::pipe().unwrap();
     assert_eq!((r.kind(), w.kind()), (SocketKind::Pipe, SocketKind::Pipe));
@@ -361,7 +361,7 @@ fn pipe_channels_carry_data_and_eof() {
 fn push_on_datagram_or_listener_is_unsupported() {
     let map = Map::new().unwrap();
     let udp = map
-        .add(Socket::udp_bind("127.0.0.1:0").unwrap(), support::Inert)
+        .add(Socket::udp_bind("127.0.0.1:0").unwrap(), Inert)
         .unwrap();
     assert!(
         matches!(map.push(udp, b"x"), Err(Error::Unsupported(_))),
@@ -369,10 +369,10 @@ fn push_on_datagram_or_listener_is_unsupported() {
         map.push(udp, b"x")
     );
     let (unix_a, _unix_b) = Socket::unix_datagram_pair().unwrap();
-    let unix = map.add(unix_a, support::Inert).unwrap();
+    let unix = map.add(unix_a, Inert).unwrap();
     assert!(matches!(map.push(unix, b"x"), Err(Error::Unsupported(_))));
     let listener = map
-        .add(Socket::tcp_listen("127.0.0.1:0").unwrap(), support::Inert)
+        .add(Socket::tcp_listen("127.0.0.1:0").unwrap(), Inert)
         .unwrap();
     assert!(matches!(
         map.push(listener, b"x"),
@@ -392,7 +392,7 @@ fn regular_file_is_refused_by_epoll_with_an_error() {
     let socket = Socket::from_fd(file.into()).unwrap();
     assert_eq!(socket.kind(), SocketKind::Pipe);
     let map = Map::new().unwrap();
-    let result = map.add(socket, support::Inert);
+    let result = map.add(socket, Inert);
     if cfg!(polling_test_poll_backend) {
         // poll(2) accepts regular files (always ready).
         let id = result.expect("poll(2) takes regular files");

@@ -7,7 +7,7 @@
 //! with `ASYNCORE_EMFILE_CHILD=1`; in that child it runs the scenario and
 //! prints a success line the parent checks. One test only in this file.
 
-mod support;
+mod util;
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -18,6 +18,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use asyncore::{Address, Ctx, Dispatcher, Error, Map, Result, Socket};
+
+use util::{DEADLINE, one_pass, run_until};
 
 /// Set in the child process.
 const CHILD_ENV: &str = "ASYNCORE_EMFILE_CHILD";
@@ -122,11 +124,11 @@ fn child() {
     let mut passes = 0;
     while state.borrow().accept_errors.len() < 4 {
         assert!(
-            start.elapsed() < support::DEADLINE,
+            start.elapsed() < DEADLINE,
             "only {} accept errors after {passes} passes",
             state.borrow().accept_errors.len()
         );
-        support::one_pass(&map, Duration::from_secs(1));
+        one_pass(&map, Duration::from_secs(1));
         passes += 1;
         assert!(map.contains(id), "the listener left the map");
     }
@@ -156,7 +158,7 @@ fn child() {
 
     // Descriptors are back: every pending connection gets accepted.
     drop(plugs);
-    support::run_until(&map, "every client accepted", || {
+    run_until(&map, "every client accepted", || {
         state.borrow().accepted == CLIENTS
     });
     let s = state.borrow();

@@ -2,7 +2,7 @@
 //! per-pass timeout, empty map, stop), re-entrancy, the per-thread default
 //! map, closing, id reuse, and when interest is (re)evaluated.
 
-mod support;
+mod util;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use asyncore::{ChannelId, Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket};
 
-use support::{DEADLINE, Log, drain_nonblocking, one_pass, payload, run_until_driving};
+use util::{DEADLINE, HookLog, drain_nonblocking, one_pass, payload, run_until};
 
 /// A Unix stream channel's far end, with `data` already waiting for the
 /// channel; returns the channel's socket and the (non-blocking) peer.
@@ -30,12 +30,12 @@ fn unix_with_data(data: &[u8]) -> (Socket, UnixStream) {
 /// Logs hooks under `name`; reads (and discards) input unless `peek_only`.
 struct Probe {
     name: &'static str,
-    log: Log,
+    log: HookLog,
     consume: bool,
 }
 
 impl Probe {
-    fn new(name: &'static str, log: &Log) -> Probe {
+    fn new(name: &'static str, log: &HookLog) -> Probe {
         Probe {
             name,
             log: log.clone(),
@@ -78,7 +78,7 @@ fn empty_map_returns_empty_at_once() {
     assert_eq!(map.run(&RunOptions::new().count(5)).unwrap(), Exit::Empty);
 
     // Emptied by closing its only channel: same.
-    let log = Log::new();
+    let log = HookLog::new();
     let (socket, _peer) = unix_with_data(b"");
     let id = map.add(socket, Probe::new("A", &log)).unwrap();
     map.close(id);
@@ -89,7 +89,7 @@ fn empty_map_returns_empty_at_once() {
 #[test]
 fn count_zero_returns_at_once_without_dispatching() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let (socket, _peer) = unix_with_data(b"ready");
     map.add(socket, Probe::new("A", &log)).unwrap();
     let exit = map
@@ -105,7 +105,7 @@ fn count_zero_returns_at_once_without_dispatching() {
 #[test]
 fn count_n_with_nothing_ready_waits_n_times() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     // An idle listener: polled for input, nothing ever comes.
     map.add(
         Socket::tcp_listen("127.0.0.1:0").unwrap(),
@@ -129,7 +129,7 @@ fn count_n_with_nothing_ready_waits_n_times() {
 #[test]
 fn timeout_is_per_pass_not_total() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let (socket, _peer) = unix_with_data(b"one event");
     map.add(socket, Probe::new("A", &log)).unwrap();
     let timeout = Duration::from_millis(30);
@@ -151,7 +151,7 @@ fn timeout_is_per_pass_not_total() {
 #[test]
 fn channel_added_during_pass_is_polled_from_next_pass() {
     struct Adder {
-        log: Log,
+        log: HookLog,
         pending: Rc<RefCell<Option<Socket>>>,
         added: Rc<Cell<Option<ChannelId>>>,
     }
@@ -169,7 +169,7 @@ fn channel_added_during_pass_is_polled_from_next_pass() {
     }
 
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let (a, _a_peer) = unix_with_data(b"go");
     // C's input is there before the pass starts.
     let (c, _c_peer) = unix_with_data(b"already here");
@@ -203,7 +203,7 @@ fn channel_added_during_pass_is_polled_from_next_pass() {
 fn stop_from_handler_returns_stopped_after_current_pass() {
     struct Stopper {
         name: &'static str,
-        log: Log,
+        log: HookLog,
         stop: bool,
     }
     impl Dispatcher for Stopper {
@@ -218,7 +218,7 @@ fn stop_from_handler_returns_stopped_after_current_pass() {
     }
 
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let (a, _a_peer) = unix_with_data(b"a");
     let (b, _b_peer) = unix_with_data(b"b");
     map.add(
@@ -259,7 +259,7 @@ fn stop_from_handler_returns_stopped_after_current_pass() {
 #[test]
 fn stop_before_run_does_not_end_the_next_run() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let (socket, _peer) = unix_with_data(b"x");
     map.add(socket, Probe::new("A", &log)).unwrap();
     map.stop();
@@ -312,7 +312,7 @@ fn run_from_inside_a_handler_is_already_running() {
 fn default_map_run_and_close_all_are_per_thread() {
     // A thread of its own, so no other test shares its default map.
     std::thread::spawn(|| {
-        let log = Log::new();
+        let log = HookLog::new();
         let map = asyncore::default_map().unwrap();
         assert!(map.is_empty());
         let (socket, _peer) = unix_with_data(b"hello");
@@ -345,7 +345,7 @@ fn default_map_run_and_close_all_are_per_thread() {
 #[test]
 fn close_is_idempotent_and_handle_close_runs_once() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let (socket, _peer) = unix_with_data(b"");
     let id = map.add(socket, Probe::new("A", &log)).unwrap();
     assert!(map.close(id), "first close closes");
@@ -354,7 +354,7 @@ fn close_is_idempotent_and_handle_close_runs_once() {
     assert!(matches!(map.push(id, b"x"), Err(Error::Closed(c)) if c == id));
 
     // From inside a hook, closing twice (and via the map) is one close.
-    struct DoubleClose(Log);
+    struct DoubleClose(HookLog);
     impl Dispatcher for DoubleClose {
         fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
             self.0.push("B", "handle_read");
@@ -396,7 +396,7 @@ fn close_is_idempotent_and_handle_close_runs_once() {
 #[test]
 fn closed_channel_id_is_never_reused() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let mut seen = HashSet::new();
     let mut previous: Option<ChannelId> = None;
     let mut peers = Vec::new();
@@ -424,7 +424,7 @@ fn closed_channel_id_is_never_reused() {
 
 /// Writable only once a shared flag is set (by another channel).
 struct Waiter {
-    log: Log,
+    log: HookLog,
     flag: Rc<Cell<bool>>,
 }
 
@@ -462,9 +462,9 @@ impl Dispatcher for Trigger {
 }
 
 /// A map with a waiter and a trigger whose input is already there.
-fn waiter_and_trigger(refresh: bool) -> (Map, Log, Vec<UnixStream>) {
+fn waiter_and_trigger(refresh: bool) -> (Map, HookLog, Vec<UnixStream>) {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let flag = Rc::new(Cell::new(false));
     let (w, w_peer) = unix_with_data(b"");
     let waiter = map
@@ -536,7 +536,7 @@ fn without_refresh_interest_changed_elsewhere_waits_for_next_run() {
 fn write_interest_follows_the_push_queue() {
     const LEN: usize = 4 * 1024 * 1024;
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let (socket, mut peer) = unix_with_data(b"");
     let id = map.add(socket, Probe::new("A", &log)).unwrap();
     let pass = Duration::from_millis(10);
@@ -552,7 +552,7 @@ fn write_interest_follows_the_push_queue() {
     map.push(id, &data).unwrap();
     assert!(map.pending_output(id) > 0, "the push should have queued");
     let mut got = Vec::new();
-    run_until_driving(&map, "the peer receives everything", || {
+    run_until(&map, "the peer receives everything", || {
         drain_nonblocking(&mut peer, &mut got);
         got.len() >= LEN
     });
@@ -578,7 +578,7 @@ fn write_interest_follows_the_push_queue() {
 #[test]
 fn connecting_socket_gets_handle_connect_with_default_writable() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let id = map
         .add(
@@ -587,7 +587,7 @@ fn connecting_socket_gets_handle_connect_with_default_writable() {
         )
         .unwrap();
     assert!(map.is_connecting(id) || map.is_connected(id));
-    support::run_until(&map, "handle_connect", || {
+    run_until(&map, "handle_connect", || {
         log.count("C", "handle_connect") == 1
     });
     assert!(map.is_connected(id));

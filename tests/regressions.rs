@@ -2,7 +2,7 @@
 //! over real sockets. Each test is built so that an implementation with
 //! Python's behaviour would fail it.
 
-mod support;
+mod util;
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
@@ -16,11 +16,11 @@ use asyncore::{
     Address, ChannelId, Ctx, DEFAULT_HIGH_WATERMARK, Dispatcher, Error, Exit, Map, Result,
     RunOptions, Socket,
 };
-use socket2::{Domain, SockRef, Type};
+use socket2::{Domain, Type};
 
-use support::{
-    DEADLINE, Log, TempDir, drain_nonblocking, one_pass, payload, refused_addr, run_until,
-    run_until_driving, tcp_pair, wait_tcp_readable,
+use util::{
+    DEADLINE, HookLog, TempDir, drain_nonblocking, linger_zero, one_pass, payload, refused_addr,
+    run_until, run_until_within, std_tcp_pair, wait_tcp_readable, write_nonblocking,
 };
 
 // ---------------------------------------------------------------------------
@@ -45,7 +45,7 @@ struct Race {
 
 struct Racer {
     name: &'static str,
-    log: Log,
+    log: HookLog,
     race: Rc<RefCell<Race>>,
 }
 
@@ -107,7 +107,7 @@ impl Dispatcher for Racer {
 /// A channel that logs every hook and does nothing else.
 struct Quiet {
     name: &'static str,
-    log: Log,
+    log: HookLog,
 }
 
 impl Dispatcher for Quiet {
@@ -146,15 +146,15 @@ impl Dispatcher for Quiet {
 #[test]
 fn bpo_30931_stale_event_not_delivered_to_channel_reusing_fd() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let race = Rc::new(RefCell::new(Race {
         aux: Some(TcpListener::bind("127.0.0.1:0").unwrap()),
         ..Race::default()
     }));
 
     // Two connected client channels, both with data waiting before the pass.
-    let (a_client, mut a_server) = tcp_pair();
-    let (b_client, mut b_server) = tcp_pair();
+    let (a_client, mut a_server) = std_tcp_pair();
+    let (b_client, mut b_server) = std_tcp_pair();
     a_server.write_all(b"to A").unwrap();
     b_server.write_all(b"to B").unwrap();
     wait_tcp_readable(&a_client);
@@ -230,7 +230,7 @@ fn bpo_30931_stale_event_not_delivered_to_channel_reusing_fd() {
 
 /// Logs every hook, including `readable`/`writable` questions.
 struct Recorder {
-    log: Log,
+    log: HookLog,
     writable: bool,
 }
 
@@ -289,15 +289,13 @@ impl Dispatcher for Recorder {
 #[test]
 fn bpo_30985_reset_peer_with_pending_data_closes_exactly_once() {
     let map = Map::new().unwrap();
-    let log = Log::new();
-    let (client, mut server) = tcp_pair();
+    let log = HookLog::new();
+    let (client, mut server) = std_tcp_pair();
     server.write_all(b"last words before the reset").unwrap();
     wait_tcp_readable(&client);
     // SO_LINGER 0: close sends RST, so the client's event carries
     // IN + HUP + ERR at once.
-    SockRef::from(&server)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
+    linger_zero(&server);
     drop(server);
     map.add(
         Socket::from_tcp_stream(client).unwrap(),
@@ -335,12 +333,12 @@ fn bpo_30985_reset_peer_with_pending_data_closes_exactly_once() {
 #[test]
 fn bpo_30985_close_in_handle_read_skips_handle_write_of_same_event() {
     let map = Map::new().unwrap();
-    let log = Log::new();
-    let (client, mut server) = tcp_pair();
+    let log = HookLog::new();
+    let (client, mut server) = std_tcp_pair();
     server.write_all(b"x").unwrap();
     wait_tcp_readable(&client);
 
-    struct CloseOnRead(Log);
+    struct CloseOnRead(HookLog);
     impl Dispatcher for CloseOnRead {
         fn writable(&self) -> bool {
             true // the event is readable and writable
@@ -380,7 +378,7 @@ fn bpo_30985_close_in_handle_read_skips_handle_write_of_same_event() {
 // ---------------------------------------------------------------------------
 
 /// Wants nothing; logs any hook it gets.
-struct Deaf(Log);
+struct Deaf(HookLog);
 
 impl Dispatcher for Deaf {
     fn readable(&self) -> bool {
@@ -421,7 +419,7 @@ impl Dispatcher for Deaf {
 /// whose peer hung up; asserts the waits really waited and nothing was
 /// called.
 #[track_caller]
-fn assert_no_hup_spin(map: &Map, log: &Log) {
+fn assert_no_hup_spin(map: &Map, log: &HookLog) {
     let pass = Duration::from_millis(20);
     let start = Instant::now();
     let exit = map.run(&RunOptions::new().timeout(pass).count(6)).unwrap();
@@ -450,13 +448,11 @@ fn assert_no_hup_spin(map: &Map, log: &Log) {
 #[test]
 fn hup_spin_tcp_reset_peer_with_no_interest() {
     let map = Map::new().unwrap();
-    let log = Log::new();
-    let (client, server) = tcp_pair();
+    let log = HookLog::new();
+    let (client, server) = std_tcp_pair();
     map.add(Socket::from_tcp_stream(client).unwrap(), Deaf(log.clone()))
         .unwrap();
-    SockRef::from(&server)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
+    linger_zero(&server);
     drop(server); // RST: HUP + ERR on the client
     assert_no_hup_spin(&map, &log);
 }
@@ -464,8 +460,8 @@ fn hup_spin_tcp_reset_peer_with_no_interest() {
 #[test]
 fn hup_spin_tcp_both_sides_shut_down_with_no_interest() {
     let map = Map::new().unwrap();
-    let log = Log::new();
-    let (client, server) = tcp_pair();
+    let log = HookLog::new();
+    let (client, server) = std_tcp_pair();
     // Our side shut down its writing, the peer closes: both directions
     // are down, which epoll reports as HUP.
     client.shutdown(Shutdown::Write).unwrap();
@@ -478,7 +474,7 @@ fn hup_spin_tcp_both_sides_shut_down_with_no_interest() {
 #[test]
 fn hup_spin_unix_stream_peer_closed_with_no_interest() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let (ours, peer) = UnixStream::pair().unwrap();
     map.add(Socket::from_unix_stream(ours).unwrap(), Deaf(log.clone()))
         .unwrap();
@@ -493,7 +489,7 @@ fn hup_spin_unix_stream_peer_closed_with_no_interest() {
 /// Records connect outcomes; its handle_error does NOT close, to check the
 /// loop closes a failed connect by itself.
 struct Connector {
-    log: Log,
+    log: HookLog,
     errors: Rc<RefCell<Vec<Error>>>,
 }
 
@@ -526,7 +522,7 @@ impl Dispatcher for Connector {
 #[test]
 fn connect_refused_reports_cause_then_closes() {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let errors = Rc::new(RefCell::new(Vec::new()));
     let socket = Socket::tcp_connect(refused_addr()).expect("non-blocking connect starts");
     map.add(
@@ -585,7 +581,7 @@ fn unix_connect_to_missing_path_fails_synchronously() {
 
 struct Spurious {
     name: &'static str,
-    log: Log,
+    log: HookLog,
     /// (first to run, dup of A's socket, dup of B's socket)
     shared: Rc<RefCell<(Option<&'static str>, TcpStream, TcpStream)>>,
 }
@@ -636,9 +632,9 @@ impl Dispatcher for Spurious {
 #[test]
 fn bpo_16133_spurious_readiness_would_block_is_not_an_error() {
     let map = Map::new().unwrap();
-    let log = Log::new();
-    let (a_client, mut a_server) = tcp_pair();
-    let (b_client, mut b_server) = tcp_pair();
+    let log = HookLog::new();
+    let (a_client, mut a_server) = std_tcp_pair();
+    let (b_client, mut b_server) = std_tcp_pair();
     a_server.write_all(b"for A").unwrap();
     b_server.write_all(b"for B").unwrap();
     wait_tcp_readable(&a_client);
@@ -703,7 +699,7 @@ fn bpo_16133_spurious_readiness_would_block_is_not_an_error() {
 #[test]
 fn bpo_5661_bpo_11265_send_to_closed_peer_is_close_not_error() {
     struct Sender {
-        log: Log,
+        log: HookLog,
         send_errors: Rc<RefCell<Vec<io::ErrorKind>>>,
         sent: Rc<Cell<usize>>,
     }
@@ -744,7 +740,7 @@ fn bpo_5661_bpo_11265_send_to_closed_peer_is_close_not_error() {
     }
 
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let send_errors = Rc::new(RefCell::new(Vec::new()));
     let sent = Rc::new(Cell::new(0));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -811,7 +807,7 @@ fn add_echo(map: &Map) -> (ChannelId, UnixStream) {
 fn assert_echo_works(map: &Map, peer: &mut UnixStream, msg: &[u8]) {
     peer.write_all(msg).unwrap();
     let mut got = Vec::new();
-    run_until_driving(map, "the echo channel answers", || {
+    run_until(map, "the echo channel answers", || {
         drain_nonblocking(peer, &mut got);
         got.len() >= msg.len()
     });
@@ -830,7 +826,7 @@ struct Fragile {
     how: Failure,
     /// Whether handle_error calls `cx.close()` as the default does.
     close_in_handle_error: bool,
-    log: Log,
+    log: HookLog,
     errors: Rc<RefCell<Vec<Error>>>,
     read_once: Cell<bool>,
 }
@@ -873,7 +869,7 @@ impl Dispatcher for Fragile {
 /// its handle_error saw.
 fn fragile_scenario(how: Failure, close_in_handle_error: bool) -> Vec<Error> {
     let map = Map::new().unwrap();
-    let log = Log::new();
+    let log = HookLog::new();
     let errors = Rc::new(RefCell::new(Vec::new()));
     let (echo, mut echo_peer) = add_echo(&map);
     let (ours, mut fragile_peer) = UnixStream::pair().unwrap();
@@ -1072,10 +1068,9 @@ fn bpo_35913_half_close_flushes_queued_echo_before_closing() {
         }
     });
 
-    support::run_until_with(
+    run_until_within(
         &map,
         "the echo channel closes",
-        support::PASS,
         Duration::from_secs(20),
         || state.borrow().closes > 0,
     );
@@ -1160,12 +1155,12 @@ fn never_reading_peer_bounds_output_queue_and_pauses_reading() {
     let mut written = 0usize;
     let mut write_some = |client: &mut TcpStream| {
         let mut off = 0;
-        support::write_nonblocking(client, &chunk, &mut off);
+        write_nonblocking(client, &chunk, &mut off);
         written += off;
     };
 
     // Flood until the server's queue reaches its high watermark.
-    run_until_driving(
+    run_until(
         &map,
         "the server's queue reaches its high watermark",
         || {
