@@ -214,6 +214,17 @@ impl<'a> Ctx<'a> {
         self.map.refresh(id);
     }
 
+    /// Returns `true` if the channel is closing: closed by a callback, or
+    /// waiting to close once its output is sent.
+    pub fn is_closing(&self) -> bool {
+        self.map.is_closing(self.id)
+    }
+
+    /// Drops the channel's queued, unsent output.
+    pub fn discard_output(&mut self) {
+        self.map.discard_output(self.id);
+    }
+
     /// Returns `true` if the channel is connected (already `true` in
     /// `handle_connect`).
     pub fn is_connected(&self) -> bool {

@@ -37,6 +37,15 @@ pub enum Error {
     /// takes no more output.
     #[error("channel {0} is closing: no more output is accepted")]
     Closing(crate::ChannelId),
+    /// A chat channel's record grew past its maximum length before its
+    /// terminator arrived.
+    #[error("record too long: {length} bytes without a terminator (limit {limit})")]
+    RecordTooLong {
+        /// Bytes of the record seen so far.
+        length: usize,
+        /// The maximum record length.
+        limit: usize,
+    },
     /// `run` was called on a map whose loop is already running (from a
     /// callback, for instance).
     #[error("the loop of this map is already running")]
@@ -92,6 +101,11 @@ impl Error {
         matches!(self, Error::Panicked { .. })
     }
 
+    /// Returns `true` if a chat record exceeded its maximum length.
+    pub fn is_record_too_long(&self) -> bool {
+        matches!(self, Error::RecordTooLong { .. })
+    }
+
     /// Returns the underlying I/O error, if this is an I/O or connect error.
     pub fn as_io(&self) -> Option<&io::Error> {
         match self {
@@ -108,6 +122,7 @@ impl From<Error> for io::Error {
             Error::Closed(_) => io::Error::new(io::ErrorKind::NotConnected, error),
             Error::Closing(_) => io::Error::new(io::ErrorKind::BrokenPipe, error),
             Error::Unsupported(_) => io::Error::new(io::ErrorKind::Unsupported, error),
+            Error::RecordTooLong { .. } => io::Error::new(io::ErrorKind::InvalidData, error),
             other => io::Error::other(other),
         }
     }

@@ -77,6 +77,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod channel;
+pub mod chat;
 mod ctx;
 mod dispatcher;
 mod error;

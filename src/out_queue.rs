@@ -123,6 +123,14 @@ impl OutQueue {
         Ok(())
     }
 
+    /// Drops everything queued.
+    pub(crate) fn clear(&mut self) {
+        self.chunks.clear();
+        self.head = 0;
+        self.len = 0;
+        self.update_mark();
+    }
+
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {

@@ -246,6 +246,30 @@ impl Map {
         Ok(self.inner.borrow().channel(id)?.reg.get().peer_addr()?)
     }
 
+    /// Returns `true` if channel `id` is closing (closed from inside a
+    /// callback, or waiting to close once its output is sent) or closed.
+    pub fn is_closing(&self, id: ChannelId) -> bool {
+        self.inner
+            .borrow()
+            .get(id)
+            .is_none_or(|c| c.closing || c.close_when_done)
+    }
+
+    /// Drops channel `id`'s queued, unsent output (a pending
+    /// `close_when_done` stays). Does nothing for a closed channel.
+    pub fn discard_output(&self, id: ChannelId) {
+        let changed = match self.inner.borrow_mut().get_mut(id) {
+            Some(channel) if !channel.out.is_empty() => {
+                channel.out.clear();
+                true
+            }
+            _ => false,
+        };
+        if changed {
+            self.refresh(id);
+        }
+    }
+
     /// Returns `true` if channel `id` is a connected stream (or a pipe).
     /// During `handle_connect` this is already `true`.
     pub fn is_connected(&self, id: ChannelId) -> bool {

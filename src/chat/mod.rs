@@ -1,0 +1,19 @@
+//! asynchat: terminator-framed channels, producers, and the pure splitter
+//! under them.
+//!
+//! * [`Splitter`] and [`Terminator`]: the framing algorithm, I/O free.
+//! * [`Chat`] and [`ChatChannel`]: a channel that frames its input and
+//!   calls `collect_incoming_data`/`found_terminator` (Python's
+//!   `async_chat`).
+//! * [`Producer`], [`SimpleProducer`], [`ReaderProducer`]: output made on
+//!   demand (Python's producers and `simple_producer`).
+
+mod channel;
+mod producer;
+mod splitter;
+mod terminator;
+
+pub use channel::{Chat, ChatChannel, ChatCtx, DEFAULT_IN_BUFFER_SIZE, DEFAULT_OUT_BUFFER_SIZE};
+pub use producer::{Producer, ReaderProducer, SimpleProducer};
+pub use splitter::{DEFAULT_MAX_RECORD_LEN, Piece, Splitter};
+pub use terminator::{Terminator, find_prefix_at_end};

@@ -1,0 +1,328 @@
+//! The terminator splitter: asynchat's framing algorithm, pure and I/O free.
+//!
+//! Bytes go in with [`Splitter::feed`]; [`Splitter::next_piece`] decodes one
+//! piece at a time, lazily, against a terminator the caller owns, so a
+//! terminator changed between two pieces applies to the bytes already
+//! buffered (what `found_terminator` changing the terminator does in
+//! Python).
+
+use super::Terminator;
+use super::terminator::find_prefix_at_end;
+use crate::error::{Error, Result};
+
+/// The default longest record: 64 KiB.
+pub const DEFAULT_MAX_RECORD_LEN: usize = 64 * 1024;
+
+/// One decoded piece of input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Payload (Python's `collect_incoming_data`); a record may arrive in
+    /// several pieces, and pieces never include the terminator.
+    Data(&'a [u8]),
+    /// The end of a record (Python's `found_terminator`).
+    Terminator,
+}
+
+/// Splits a byte stream into records, asynchat style.
+///
+/// * Payload is streamed: a record's bytes come out as [`Piece::Data`] as
+///   they arrive, before its terminator does.
+/// * A partial terminator at the end of the input is held back (at most
+///   `len - 1` bytes) until more input shows whether it is one.
+/// * [`Terminator::Count`] counts down as bytes come out and ends at
+///   `Count(0)`.
+/// * While searching for a [`Terminator::Bytes`], a record longer than the
+///   maximum ([`DEFAULT_MAX_RECORD_LEN`] unless changed) is an
+///   [`Error::RecordTooLong`] instead of unbounded memory. Counts and
+///   `None` are explicit raw modes, and not limited.
+///
+/// # Examples
+///
+/// ```
+/// use asyncore::chat::{Piece, Splitter, Terminator};
+///
+/// let mut splitter = Splitter::new();
+/// let mut terminator = Terminator::from("\r\n");
+/// splitter.feed(b"ab\r");
+/// assert_eq!(splitter.next_piece(&mut terminator)?, Some(Piece::Data(b"ab")));
+/// assert_eq!(splitter.next_piece(&mut terminator)?, None); // "\r" held back
+/// splitter.feed(b"\ncd");
+/// assert_eq!(splitter.next_piece(&mut terminator)?, Some(Piece::Terminator));
+/// assert_eq!(splitter.next_piece(&mut terminator)?, Some(Piece::Data(b"cd")));
+/// # Ok::<(), asyncore::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Splitter {
+    /// Input not yet decoded starts at `pos`.
+    buf: Vec<u8>,
+    /// Offset of the first undecoded byte in `buf`.
+    pos: usize,
+    /// The last piece was the payload before a terminator: the next piece
+    /// is [`Piece::Terminator`].
+    end_pending: bool,
+    /// Payload bytes of the current record delivered so far.
+    record_len: usize,
+    /// The longest record allowed while searching for a byte terminator.
+    max_record_len: Option<usize>,
+}
+
+impl Default for Splitter {
+    fn default() -> Self {
+        Splitter::new()
+    }
+}
+
+impl Splitter {
+    /// Creates a splitter with the default maximum record length.
+    pub fn new() -> Splitter {
+        Splitter {
+            buf: Vec::new(),
+            pos: 0,
+            end_pending: false,
+            record_len: 0,
+            max_record_len: Some(DEFAULT_MAX_RECORD_LEN),
+        }
+    }
+
+    /// Sets the longest record (payload bytes before a byte terminator);
+    /// `None` removes the limit.
+    pub fn set_max_record_len(&mut self, max: Option<usize>) {
+        self.max_record_len = max;
+    }
+
+    /// Returns the longest record allowed.
+    pub fn max_record_len(&self) -> Option<usize> {
+        self.max_record_len
+    }
+
+    /// Appends input.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Returns the bytes fed and not yet decoded (a held-back partial
+    /// terminator, or whatever the caller has not asked for yet).
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Removes and returns the undecoded bytes, e.g. at end of stream.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let rest = self.buf.split_off(self.pos);
+        self.clear();
+        rest
+    }
+
+    /// Drops all input and starts a fresh record (Python's
+    /// `discard_buffers`, input side).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+        self.end_pending = false;
+        self.record_len = 0;
+    }
+
+    /// Starts a new record: call it when the caller changes the terminator
+    /// in the middle of a record, so the bytes counted towards the limit
+    /// start from zero.
+    pub fn reset_record(&mut self) {
+        self.record_len = 0;
+    }
+
+    /// Decodes the next piece against `terminator`, updating a count
+    /// terminator as bytes come out. Returns `Ok(None)` when more input is
+    /// needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RecordTooLong`] when, with a byte terminator, the current
+    /// record exceeds the maximum; nothing more is decoded from it.
+    pub fn next_piece(&mut self, terminator: &mut Terminator) -> Result<Option<Piece<'_>>> {
+        if self.end_pending {
+            self.end_pending = false;
+            self.record_len = 0;
+            return Ok(Some(Piece::Terminator));
+        }
+        let available = self.buf.len() - self.pos;
+        if available == 0 {
+            return Ok(None);
+        }
+        let start = self.pos;
+        match terminator {
+            t if t.is_none() => {
+                self.pos = self.buf.len();
+                Ok(Some(Piece::Data(&self.buf[start..])))
+            }
+            Terminator::Count(n) => {
+                let take = available.min(*n);
+                *n -= take;
+                self.pos += take;
+                self.end_pending = *n == 0;
+                Ok(Some(Piece::Data(&self.buf[start..start + take])))
+            }
+            Terminator::Bytes(t) => {
+                let input = &self.buf[start..];
+                if let Some(i) = find(input, t) {
+                    self.check_limit(i)?;
+                    self.pos += i + t.len();
+                    if i == 0 {
+                        self.record_len = 0;
+                        return Ok(Some(Piece::Terminator));
+                    }
+                    self.end_pending = true;
+                    return Ok(Some(Piece::Data(&self.buf[start..start + i])));
+                }
+                let held = find_prefix_at_end(input, t);
+                let take = available - held;
+                if take == 0 {
+                    return Ok(None);
+                }
+                self.check_limit(take)?;
+                self.record_len += take;
+                self.pos += take;
+                Ok(Some(Piece::Data(&self.buf[start..start + take])))
+            }
+            // `is_none` covered `None`.
+            Terminator::None => unreachable!("a None terminator is handled above"),
+        }
+    }
+
+    /// Fails if `more` payload bytes would make the record too long.
+    fn check_limit(&self, more: usize) -> Result<()> {
+        match self.max_record_len {
+            Some(limit) if self.record_len + more > limit => Err(Error::RecordTooLong {
+                length: self.record_len + more,
+                limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The first occurrence of `needle` (non-empty) in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    match needle {
+        [single] => haystack.iter().position(|b| b == single),
+        _ => haystack.windows(needle.len()).position(|w| w == needle),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collected pieces in Python's test notation: `C <data>` and `F`.
+    fn drain(s: &mut Splitter, t: &mut Terminator, out: &mut Vec<String>) {
+        while let Some(piece) = s.next_piece(t).unwrap() {
+            match piece {
+                Piece::Data(d) => out.push(format!("C {}", String::from_utf8_lossy(d))),
+                Piece::Terminator => out.push("F".into()),
+            }
+        }
+    }
+
+    fn run(t: impl Into<Terminator>, reads: &[&[u8]]) -> (Vec<String>, Terminator, Vec<u8>) {
+        let mut s = Splitter::new();
+        let mut t = t.into();
+        let mut out = Vec::new();
+        for r in reads {
+            s.feed(r);
+            drain(&mut s, &mut t, &mut out);
+        }
+        (out, t, s.buffered().to_vec())
+    }
+
+    #[test]
+    fn crlf_split_across_reads() {
+        let (out, _, held) = run("\r\n", &[b"ab\r", b"\ncd\r\n\r\nef", b"\r"]);
+        assert_eq!(out, ["C ab", "F", "C cd", "F", "F", "C ef"]);
+        assert_eq!(held, b"\r");
+    }
+
+    #[test]
+    fn held_prefix_that_is_not_a_terminator() {
+        let (out, _, _) = run("qqq", &[b"xq", b"q", b"yqqqz"]);
+        assert_eq!(out, ["C x", "C qqy", "F", "C z"]);
+    }
+
+    #[test]
+    fn count_counts_down_then_collects_everything() {
+        let (out, t, _) = run(3usize, &[b"ab", b"cdef", b"gh"]);
+        assert_eq!(out, ["C ab", "C c", "F", "C def", "C gh"]);
+        assert_eq!(t, Terminator::Count(0));
+    }
+
+    #[test]
+    fn terminator_changed_between_pieces_applies_to_buffered_bytes() {
+        let mut s = Splitter::new();
+        let mut t = Terminator::from("\n");
+        let mut out = Vec::new();
+        s.feed(b"hdr\nBODYrest\nx");
+        while let Some(piece) = s.next_piece(&mut t).unwrap() {
+            match piece {
+                Piece::Data(d) => out.push(format!("C {}", String::from_utf8_lossy(d))),
+                Piece::Terminator => {
+                    out.push("F".into());
+                    // found_terminator switches to a count of 4, then back.
+                    t = if t == Terminator::from("\n") {
+                        Terminator::Count(4)
+                    } else {
+                        Terminator::from("\n")
+                    };
+                }
+            }
+        }
+        assert_eq!(out, ["C hdr", "F", "C BODY", "F", "C rest", "F", "C x"]);
+    }
+
+    #[test]
+    fn record_too_long_is_an_error_with_the_numbers() {
+        let mut s = Splitter::new();
+        s.set_max_record_len(Some(8));
+        let mut t = Terminator::from("\n");
+        s.feed(b"12345");
+        assert_eq!(s.next_piece(&mut t).unwrap(), Some(Piece::Data(b"12345")));
+        s.feed(b"6789\n");
+        let err = s.next_piece(&mut t).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "record too long: 9 bytes without a terminator (limit 8)"
+        );
+        // A record exactly at the limit is fine; counts are not limited.
+        let mut s = Splitter::new();
+        s.set_max_record_len(Some(3));
+        s.feed(b"abc\n");
+        assert_eq!(s.next_piece(&mut t).unwrap(), Some(Piece::Data(b"abc")));
+        let mut count = Terminator::Count(10);
+        s.feed(b"0123456789");
+        assert_eq!(s.next_piece(&mut count).unwrap(), Some(Piece::Terminator));
+        assert_eq!(
+            s.next_piece(&mut count).unwrap(),
+            Some(Piece::Data(b"0123456789"))
+        );
+    }
+
+    #[test]
+    fn empty_record_has_no_data_piece() {
+        let (out, _, _) = run("\n", &[b"hello world\n\nI'm not dead yet!\n"]);
+        assert_eq!(out, ["C hello world", "F", "F", "C I'm not dead yet!", "F"]);
+    }
+
+    #[test]
+    fn take_buffered_returns_the_held_back_bytes() {
+        let mut s = Splitter::new();
+        let mut t = Terminator::from("\r\n.\r\n");
+        s.feed(b"body\r\n.");
+        assert_eq!(s.next_piece(&mut t).unwrap(), Some(Piece::Data(b"body")));
+        assert_eq!(s.next_piece(&mut t).unwrap(), None);
+        assert_eq!(s.take_buffered(), b"\r\n.");
+        assert!(s.buffered().is_empty());
+    }
+}
