@@ -82,6 +82,9 @@ mod ctx;
 mod dispatcher;
 mod error;
 mod event_loop;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guide;
 mod map;
 mod net;

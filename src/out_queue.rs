@@ -5,8 +5,6 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 
-use crate::net::Io;
-
 /// Default high watermark: above it the channel stops reading its peer.
 pub const DEFAULT_HIGH_WATERMARK: usize = 64 * 1024;
 /// Default low watermark: reading resumes once the queue drains below it.
@@ -90,10 +88,14 @@ impl OutQueue {
         self.update_mark();
     }
 
-    /// Writes as much as the socket takes. Returns `Ok` when the queue is
+    /// Writes as much as `write` (a vectored write, e.g. `writev` on the
+    /// channel's socket) takes. Returns `Ok` when the queue is
     /// empty or the socket is full; errors other than would-block are
     /// returned (the unsent data stays queued).
-    pub(crate) fn flush(&mut self, io: &Io) -> io::Result<()> {
+    pub(crate) fn flush(
+        &mut self,
+        mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<()> {
         while !self.chunks.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
@@ -108,7 +110,7 @@ impl OutQueue {
                 offered += part.len();
                 count += 1;
             }
-            let written = match io.write_vectored(&slices[..count]) {
+            let written = match write(&slices[..count]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

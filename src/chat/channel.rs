@@ -2,10 +2,10 @@
 //! feeds a [`Chat`] (Python's `async_chat`).
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
 
 use super::Terminator;
+use super::fifo::{Fifo, Sink};
 use super::producer::Producer;
 use super::splitter::{Piece, Splitter};
 use crate::ctx::Ctx;
@@ -98,21 +98,13 @@ pub trait Chat: 'static {
     }
 }
 
-/// Output waiting behind a producer, in order.
-enum Item {
-    /// Asked for chunks until it returns an empty one.
-    Producer(Box<dyn Producer>),
-    /// `close_when_done`: close once everything before it is sent.
-    Close,
-}
-
 /// The chat state a callback may change while input is being decoded
 /// (kept apart from the splitter, which lends out the input).
 struct ChatState {
     /// The current terminator; counts down for `Terminator::Count`.
     terminator: Terminator,
     /// Producers and the close mark, behind which later pushes queue.
-    fifo: VecDeque<Item>,
+    fifo: Fifo,
     /// `discard_buffers` was called: drop undecoded input.
     discard: bool,
     /// The terminator was set: restart the record-length count.
@@ -176,7 +168,7 @@ impl<C> fmt::Debug for ChatChannel<C> {
         f.debug_struct("ChatChannel")
             .field("terminator", &self.state.terminator)
             .field("buffered", &self.splitter.buffered().len())
-            .field("producers", &self.state.fifo.len())
+            .field("fifo", &self.state.fifo)
             .finish_non_exhaustive()
     }
 }
@@ -190,7 +182,7 @@ impl<C: Chat> ChatChannel<C> {
             splitter: Splitter::new(),
             state: ChatState {
                 terminator: Terminator::None,
-                fifo: VecDeque::new(),
+                fifo: Fifo::default(),
                 discard: false,
                 terminator_set: false,
                 in_buffer_size: DEFAULT_IN_BUFFER_SIZE,
@@ -319,24 +311,25 @@ impl<C: Chat> Dispatcher for ChatChannel<C> {
 /// below the refill mark (Python's `initiate_send`, without its one send
 /// per event).
 fn refill(state: &mut ChatState, cx: &mut Ctx<'_>) -> Result<()> {
-    while cx.pending_output() < state.out_buffer_size && !cx.is_closing() {
-        match state.fifo.front_mut() {
-            None => break,
-            Some(Item::Close) => {
-                state.fifo.clear();
-                return cx.close_when_done();
-            }
-            Some(Item::Producer(producer)) => {
-                let chunk = producer.more()?;
-                if chunk.is_empty() {
-                    state.fifo.pop_front();
-                } else {
-                    cx.push(&chunk)?;
-                }
-            }
-        }
+    state.fifo.refill(&mut CtxSink(cx), state.out_buffer_size)
+}
+
+/// The channel's output queue as the fifo's sink.
+struct CtxSink<'c, 'm>(&'c mut Ctx<'m>);
+
+impl Sink for CtxSink<'_, '_> {
+    fn pending(&self) -> usize {
+        self.0.pending_output()
     }
-    Ok(())
+    fn push(&mut self, data: &[u8]) -> Result<()> {
+        self.0.push(data)
+    }
+    fn close_when_done(&mut self) -> Result<()> {
+        self.0.close_when_done()
+    }
+    fn is_closing(&self) -> bool {
+        self.0.is_closing()
+    }
 }
 
 /// What a [`Chat`] callback may do: the terminator, output, and (through
@@ -388,16 +381,7 @@ impl<'m> ChatCtx<'_, 'm> {
     ///
     /// As [`Ctx::push`].
     pub fn push(&mut self, data: &[u8]) -> Result<()> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        if self.state.fifo.is_empty() {
-            return self.cx.push(data);
-        }
-        self.state
-            .fifo
-            .push_back(Item::Producer(Box::new(data.to_vec())));
-        Ok(())
+        self.state.fifo.push(&mut CtxSink(self.cx), data)
     }
 
     /// Queues a producer: its chunks are sent, in order after everything
@@ -407,10 +391,10 @@ impl<'m> ChatCtx<'_, 'm> {
     ///
     /// The producer's error, or as [`Ctx::push`].
     pub fn push_with_producer(&mut self, producer: impl Producer) -> Result<()> {
+        let mark = self.state.out_buffer_size;
         self.state
             .fifo
-            .push_back(Item::Producer(Box::new(producer)));
-        refill(self.state, self.cx)
+            .push_producer(&mut CtxSink(self.cx), Box::new(producer), mark)
     }
 
     /// Closes the channel once everything queued before this call is sent
@@ -420,11 +404,7 @@ impl<'m> ChatCtx<'_, 'm> {
     ///
     /// As [`Ctx::close_when_done`].
     pub fn close_when_done(&mut self) -> Result<()> {
-        if self.state.fifo.is_empty() {
-            return self.cx.close_when_done();
-        }
-        self.state.fifo.push_back(Item::Close);
-        Ok(())
+        self.state.fifo.close_when_done(&mut CtxSink(self.cx))
     }
 
     /// Drops undecoded input and all unsent output, including a pending

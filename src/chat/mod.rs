@@ -6,14 +6,18 @@
 //!   calls `collect_incoming_data`/`found_terminator` (Python's
 //!   `async_chat`).
 //! * [`Producer`], [`SimpleProducer`], [`ReaderProducer`]: output made on
-//!   demand (Python's producers and `simple_producer`).
+//!   demand (Python's producers and `simple_producer`), and the [`Fifo`]
+//!   that keeps them in order with pushed bytes (Python's `producer_fifo`,
+//!   and 2.x's `fifo` class).
 
 mod channel;
+mod fifo;
 mod producer;
 mod splitter;
 mod terminator;
 
 pub use channel::{Chat, ChatChannel, ChatCtx, DEFAULT_IN_BUFFER_SIZE, DEFAULT_OUT_BUFFER_SIZE};
+pub use fifo::{Fifo, Sink};
 pub use producer::{Producer, ReaderProducer, SimpleProducer};
 pub use splitter::{DEFAULT_MAX_RECORD_LEN, Piece, Splitter};
 pub use terminator::{Terminator, find_prefix_at_end};

@@ -103,7 +103,8 @@ impl Map {
     pub(crate) fn flush(&self, id: ChannelId) -> io::Result<()> {
         let mut inner = self.inner.borrow_mut();
         let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
-        if let Err(e) = channel.out.flush(channel.reg.get()) {
+        let io = channel.reg.get();
+        if let Err(e) = channel.out.flush(|slices| io.write_vectored(slices)) {
             if is_disconnect(&e) {
                 channel.closing = true;
             }
