@@ -206,12 +206,20 @@ impl Splitter {
     }
 }
 
-/// The first occurrence of `needle` (non-empty) in `haystack`.
+/// The first occurrence of `needle` (non-empty) in `haystack`: a SIMD scan
+/// for its first byte, then a comparison of the rest. (`memmem` builds a
+/// searcher per call, which costs more than it saves on short lines.)
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    match needle {
-        [single] => haystack.iter().position(|b| b == single),
-        _ => haystack.windows(needle.len()).position(|w| w == needle),
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, &haystack[from..]) {
+        let at = from + i;
+        if haystack[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
     }
+    None
 }
 
 #[cfg(test)]
