@@ -59,7 +59,83 @@
 //! # Ok::<(), asyncore::Error>(())
 //! ```
 //!
-//! `async_chat`, `simple_producer` and `fifo` (asynchat) are not built yet.
+//! # asynchat
+//!
+//! | Python | here |
+//! |---|---|
+//! | `class C(asynchat.async_chat)` | `impl `[`Chat`]` for C`, added as [`ChatChannel`]`::new(C)` |
+//! | `collect_incoming_data(data)`, `found_terminator()` | [`Chat::collect_incoming_data`], [`Chat::found_terminator`] |
+//! | `set_terminator(b"\r\n")`, `set_terminator(n)`, `set_terminator(None)` | [`ChatCtx::set_terminator`] with [`Terminator::Bytes`], [`Terminator::Count`], [`Terminator::None`] (`"\r\n"`, `n` and byte strings convert) |
+//! | `get_terminator()` | [`ChatCtx::terminator`] |
+//! | `push(data)` | [`ChatCtx::push`] |
+//! | `push_with_producer(p)` | [`ChatCtx::push_with_producer`] with any [`Producer`] |
+//! | `simple_producer(data, buffer_size=512)` | [`SimpleProducer::with_buffer_size`] (or [`SimpleProducer::new`]: 512) |
+//! | a file-backed producer | [`ReaderProducer`] |
+//! | `fifo` (2.x) / `producer_fifo` | [`Fifo`] (inside every [`ChatChannel`]) |
+//! | `close_when_done()` | [`ChatCtx::close_when_done`] |
+//! | `discard_buffers()` | [`ChatCtx::discard_buffers`] |
+//! | `ac_in_buffer_size`, `ac_out_buffer_size` | [`ChatChannel::with_in_buffer_size`], [`ChatChannel::with_out_buffer_size`] |
+//! | `find_prefix_at_end(haystack, needle)` | [`find_prefix_at_end`] |
+//! | the framing loop in `handle_read` | [`Splitter`], usable on its own (pure, no I/O) |
+//!
+//! ```
+//! use asyncore::chat::{Chat, ChatChannel, ChatCtx, SimpleProducer};
+//! use asyncore::Result;
+//!
+//! // class Greeter(asynchat.async_chat):
+//! //     def __init__(self, sock):
+//! //         super().__init__(sock); self.set_terminator(b"\r\n"); self.buf = []
+//! //     def collect_incoming_data(self, data): self.buf.append(data)
+//! //     def found_terminator(self):
+//! //         self.push_with_producer(asynchat.simple_producer(b"hello " + b"".join(self.buf)))
+//! //         self.close_when_done()
+//! struct Greeter(Vec<u8>);
+//!
+//! impl Chat for Greeter {
+//!     fn collect_incoming_data(&mut self, _: &mut ChatCtx<'_, '_>, data: &[u8]) -> Result<()> {
+//!         self.0.extend_from_slice(data);
+//!         Ok(())
+//!     }
+//!     fn found_terminator(&mut self, cx: &mut ChatCtx<'_, '_>) -> Result<()> {
+//!         let reply = [b"hello ".as_slice(), &self.0].concat();
+//!         cx.push_with_producer(SimpleProducer::new(reply))?;
+//!         cx.close_when_done()
+//!     }
+//! }
+//!
+//! let channel = ChatChannel::new(Greeter(Vec::new())).with_terminator("\r\n");
+//! # let _ = channel;
+//! ```
+//!
+//! Deliberate differences in asynchat (each covered by a test that says so):
+//!
+//! * **The default terminator is [`Terminator::None`]**: Python had none
+//!   and failed with `AttributeError` on the first read.
+//! * **Records have a maximum length** while a byte terminator is searched
+//!   for (64 KiB by default, [`ChatChannel::with_max_record_len`]): beyond
+//!   it `handle_error` gets [`Error::RecordTooLong`](crate::Error::RecordTooLong)
+//!   instead of memory growing without bound. Counts and `None` are raw
+//!   modes and not limited.
+//! * **Input back-pressure**: while the channel's output queue is above its
+//!   high watermark the channel stops reading its peer (Python's
+//!   `readable()` was always true).
+//! * **End of stream is a hook**, [`Chat::handle_end_of_stream`], given the
+//!   held-back bytes (a partial terminator, an unterminated last record);
+//!   its default sends queued output, then closes. Python dropped both.
+//! * **Framing stops once the channel closes**: a `found_terminator` that
+//!   closes gets no more calls for input already buffered.
+//! * **Output goes out as fast as the socket takes it**: Python sent one
+//!   `ac_out_buffer_size` slice per write event; here queued chunks leave in
+//!   vectored writes until the socket is full, and pushes are not split.
+//!   Empty pushes cost nothing (Python wasted a `send` and stalled the
+//!   queue for one event).
+//! * **A count cannot be negative** ([`Terminator::Count`] holds a
+//!   `usize`), so `set_terminator(-1)`'s `ValueError` has no counterpart;
+//!   `Count(0)` behaves like `None`, as Python's `0` did.
+//! * **Kept from Python on purpose**: a count decays to `Count(0)` (all
+//!   later input is data until a new terminator is set), a terminator set in
+//!   `found_terminator` applies to bytes already received, and
+//!   `discard_buffers` also drops a pending `close_when_done`.
 //!
 //! # Deliberate differences
 //!
@@ -182,3 +258,28 @@
 //! [`Error::Connect`]: crate::Error::Connect
 //! [`Error::Panicked`]: crate::Error::Panicked
 //! [`ChannelId`]: crate::ChannelId
+//! [`Chat`]: crate::chat::Chat
+//! [`Chat::collect_incoming_data`]: crate::chat::Chat::collect_incoming_data
+//! [`Chat::found_terminator`]: crate::chat::Chat::found_terminator
+//! [`Chat::handle_end_of_stream`]: crate::chat::Chat::handle_end_of_stream
+//! [`ChatChannel`]: crate::chat::ChatChannel
+//! [`ChatChannel::with_in_buffer_size`]: crate::chat::ChatChannel::with_in_buffer_size
+//! [`ChatChannel::with_out_buffer_size`]: crate::chat::ChatChannel::with_out_buffer_size
+//! [`ChatChannel::with_max_record_len`]: crate::chat::ChatChannel::with_max_record_len
+//! [`ChatCtx::set_terminator`]: crate::chat::ChatCtx::set_terminator
+//! [`ChatCtx::terminator`]: crate::chat::ChatCtx::terminator
+//! [`ChatCtx::push`]: crate::chat::ChatCtx::push
+//! [`ChatCtx::push_with_producer`]: crate::chat::ChatCtx::push_with_producer
+//! [`ChatCtx::close_when_done`]: crate::chat::ChatCtx::close_when_done
+//! [`ChatCtx::discard_buffers`]: crate::chat::ChatCtx::discard_buffers
+//! [`Terminator::Bytes`]: crate::chat::Terminator::Bytes
+//! [`Terminator::Count`]: crate::chat::Terminator::Count
+//! [`Terminator::None`]: crate::chat::Terminator::None
+//! [`Producer`]: crate::chat::Producer
+//! [`SimpleProducer`]: crate::chat::SimpleProducer
+//! [`SimpleProducer::new`]: crate::chat::SimpleProducer::new
+//! [`SimpleProducer::with_buffer_size`]: crate::chat::SimpleProducer::with_buffer_size
+//! [`ReaderProducer`]: crate::chat::ReaderProducer
+//! [`Fifo`]: crate::chat::Fifo
+//! [`Splitter`]: crate::chat::Splitter
+//! [`find_prefix_at_end`]: crate::chat::find_prefix_at_end

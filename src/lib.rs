@@ -12,6 +12,11 @@
 //!   ([`Ctx::push`], [`Ctx::close_when_done`], Python's
 //!   `dispatcher_with_send`), and the map (add channels, close or refresh
 //!   others, stop the loop).
+//! * The [`chat`] module is asynchat: [`ChatChannel`](chat::ChatChannel)
+//!   frames a channel's input by a [`Terminator`](chat::Terminator) (bytes,
+//!   a count, or none) and calls a [`Chat`](chat::Chat)'s
+//!   `collect_incoming_data`/`found_terminator`; output goes through
+//!   `push`, [`Producer`](chat::Producer)s and `close_when_done`.
 //!
 //! The loop waits with the [`polling`] crate: epoll on Linux, kqueue on
 //! macOS and the BSDs, event ports on illumos, poll(2) elsewhere. Sockets
