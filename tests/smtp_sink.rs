@@ -1,0 +1,769 @@
+//! End-to-end tests of the `smtp_sink` example: the binary runs as a real
+//! process, a small SMTP client written here talks to it over TCP, and the
+//! tests read the files it stores.
+//!
+//! The example is built on first use with the cargo, profile and target
+//! directory of this test. Every server is killed when its guard drops, its
+//! mail directory removed, and every socket read has a timeout.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single blocking socket operation of a test may take.
+const IO_TIMEOUT: Duration = Duration::from_secs(15);
+/// The server's `--max-size` in these tests.
+const MAX_SIZE: usize = 10_000;
+
+// ---------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------
+
+/// Returns the path of the `smtp_sink` example, building it on first use
+/// into the target directory and profile this test binary lives in.
+fn binary() -> PathBuf {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BIN.get_or_init(|| build_example("smtp_sink")) {
+        Ok(path) => path.clone(),
+        Err(e) => panic!("cannot build the smtp_sink example: {e}"),
+    }
+}
+
+fn build_example(name: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    // <target>/<profile>/deps/smtp_sink-* -> <target>/<profile>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("unexpected test binary location")?;
+    let target_dir = profile_dir.parent().ok_or("no target directory")?;
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => return Err("unexpected profile directory".into()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--example", name, "--profile", profile])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build failed: {status}"));
+    }
+    Ok(profile_dir.join("examples").join(name))
+}
+
+/// A running `smtp_sink` with its own mail directory; killed, and the
+/// directory removed, on drop.
+struct Sink {
+    child: Child,
+    addr: SocketAddr,
+    maildir: PathBuf,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+impl Sink {
+    fn start() -> Sink {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let maildir = std::env::temp_dir().join(format!(
+            "asyncore-smtp-sink-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&maildir);
+        let mut child = Command::new(binary())
+            .args(["--addr", "127.0.0.1:0", "--hostname", "sink.test"])
+            .args(["--max-size", &MAX_SIZE.to_string()])
+            .arg("--maildir")
+            .arg(&maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start smtp_sink");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink = stderr.clone();
+        let mut pipe = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the server never blocks on stdout.
+            for _ in lines {}
+        });
+        let mut server = Sink {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            maildir,
+            stderr,
+        };
+        let line = rx.recv_timeout(IO_TIMEOUT).unwrap_or_else(|e| {
+            panic!(
+                "smtp_sink printed no first line ({e}); stderr: {}",
+                server.stderr()
+            )
+        });
+        server.addr = line
+            .strip_prefix("smtp_sink: listening on ")
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+        server
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Connects and reads the greeting.
+    fn connect(&self) -> Client {
+        let stream = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("cannot connect to smtp_sink at {}: {e}", self.addr));
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut client = Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        };
+        let (code, lines) = client.reply();
+        assert_eq!(code, 220, "greeting {lines:?}");
+        assert!(lines[0].starts_with("sink.test "), "greeting {lines:?}");
+        client
+    }
+
+    /// The names of the stored messages, sorted.
+    fn messages(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.maildir)
+            .expect("read the mail directory")
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".eml") && !name.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every file in the mail directory, temporary ones included.
+    fn all_files(&self) -> Vec<String> {
+        std::fs::read_dir(&self.maildir)
+            .expect("read the mail directory")
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn read_message(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.maildir.join(name)).expect("read a stored message")
+    }
+
+    fn assert_alive(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("smtp_sink exited with {status}; stderr: {}", self.stderr());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A small SMTP client
+// ---------------------------------------------------------------------------
+
+struct Client {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    /// Reads one reply, multi-line (`250-...`) or not: its code and the
+    /// text of each line.
+    #[track_caller]
+    fn reply(&mut self) -> (u16, Vec<String>) {
+        let mut texts = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = self
+                .reader
+                .read_line(&mut line)
+                .unwrap_or_else(|e| panic!("reading a reply (after {texts:?}): {e}"));
+            assert!(n > 0, "the server closed the connection (after {texts:?})");
+            let line = line
+                .strip_suffix("\r\n")
+                .unwrap_or_else(|| panic!("reply line without CRLF: {line:?}"));
+            assert!(line.len() >= 3, "short reply line {line:?}");
+            let code: u16 = line[..3]
+                .parse()
+                .unwrap_or_else(|_| panic!("bad reply line {line:?}"));
+            let (more, text) = match line.as_bytes().get(3) {
+                Some(b'-') => (true, &line[4..]),
+                Some(b' ') => (false, &line[4..]),
+                None => (false, ""),
+                Some(_) => panic!("bad reply line {line:?}"),
+            };
+            if let Some(&(first, _)) = texts.first() {
+                assert_eq!(code, first, "codes differ within one reply");
+            }
+            texts.push((code, text.to_owned()));
+            if !more {
+                return (code, texts.into_iter().map(|(_, t)| t).collect());
+            }
+        }
+    }
+
+    /// Sends raw bytes.
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to smtp_sink");
+    }
+
+    /// Sends one command line and reads its reply.
+    #[track_caller]
+    fn command(&mut self, line: &str) -> (u16, Vec<String>) {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// Sends a command and checks the reply's code; returns its text.
+    #[track_caller]
+    fn expect(&mut self, line: &str, code: u16) -> String {
+        let (got, texts) = self.command(line);
+        assert_eq!(got, code, "{line:?} -> {got} {texts:?}");
+        texts.join("\n")
+    }
+
+    /// A whole transaction after `HELO`/`EHLO`; returns the final reply.
+    #[track_caller]
+    fn send_mail(&mut self, from: &str, to: &[&str], body: &[u8]) -> (u16, Vec<String>) {
+        self.expect(&format!("MAIL FROM:<{from}>"), 250);
+        for rcpt in to {
+            self.expect(&format!("RCPT TO:<{rcpt}>"), 250);
+        }
+        self.expect("DATA", 354);
+        self.send(&dot_stuff(body));
+        self.send(b".\r\n");
+        self.reply()
+    }
+
+    /// Reads until the server closes the connection; returns what came.
+    fn read_to_end(&mut self) -> Vec<u8> {
+        let mut rest = Vec::new();
+        self.reader.read_to_end(&mut rest).expect("read to EOF");
+        rest
+    }
+}
+
+/// SMTP transparency: a line starting with `.` gets another one. The body
+/// must end with CRLF (or be empty).
+fn dot_stuff(body: &[u8]) -> Vec<u8> {
+    assert!(body.is_empty() || body.ends_with(b"\r\n"));
+    let mut out = Vec::with_capacity(body.len() + 16);
+    let mut line_start = true;
+    for (i, &b) in body.iter().enumerate() {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        line_start = b == b'\n' && i > 0 && body[i - 1] == b'\r';
+    }
+    out
+}
+
+/// What a stored message must hold: the envelope, then the body.
+fn stored(peer: SocketAddr, from: &str, to: &[&str], body: &[u8]) -> Vec<u8> {
+    let mut file = format!(
+        "X-Peer: {peer}\r\nX-MailFrom: {from}\r\nX-RcptTo: {}\r\n",
+        to.join(", ")
+    )
+    .into_bytes();
+    file.extend_from_slice(body);
+    file
+}
+
+#[track_caller]
+fn assert_same(got: &[u8], want: &[u8]) {
+    assert!(
+        got == want,
+        "stored message differs:\n got: {:?}\nwant: {:?}",
+        String::from_utf8_lossy(got),
+        String::from_utf8_lossy(want)
+    );
+}
+
+/// Polls `cond` every few milliseconds until it holds or `limit` passes.
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ehlo_lists_the_hostname_first_then_size() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    let (code, lines) = client.command("EHLO client.test");
+    assert_eq!(code, 250);
+    assert_eq!(
+        lines,
+        [
+            "sink.test".to_owned(),
+            format!("SIZE {MAX_SIZE}"),
+            "8BITMIME".to_owned(),
+            "HELP".to_owned()
+        ]
+    );
+    client.expect("HELP", 250);
+    client.expect("QUIT", 221);
+}
+
+#[test]
+fn stores_a_message_with_dot_stuffing_undone() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    let peer = client.stream.local_addr().unwrap();
+    client.expect("EHLO client.test", 250);
+    let body = b"Subject: dots\r\n\
+        \r\n\
+        .leading dot\r\n\
+        ..two dots\r\n\
+        .\r\n\
+        a line that ends in a dot.\r\n\
+        .. .\r\n\
+        last\r\n";
+    let to = ["rcpt1@example.com", "rcpt2@example.com"];
+    let (code, text) = client.send_mail("sender@example.com", &to, body);
+    assert_eq!(code, 250, "{text:?}");
+    client.expect("QUIT", 221);
+    assert!(client.read_to_end().is_empty());
+
+    let names = sink.messages();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(text[0].contains(&names[0]), "{text:?} vs {names:?}");
+    let want = stored(peer, "sender@example.com", &to, body);
+    assert_same(&sink.read_message(&names[0]), &want);
+    assert_eq!(sink.all_files().len(), 1, "a temporary file is left");
+}
+
+#[test]
+fn two_messages_in_one_session_and_rset_between() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    let peer = client.stream.local_addr().unwrap();
+    client.expect("HELO client.test", 250);
+    let first = b"Subject: one\r\n\r\nfirst\r\n";
+    assert_eq!(
+        client
+            .send_mail("a@example.com", &["b@example.com"], first)
+            .0,
+        250
+    );
+
+    // An abandoned transaction leaves nothing behind.
+    client.expect("MAIL FROM:<abandoned@example.com>", 250);
+    client.expect("RCPT TO:<nobody@example.com>", 250);
+    client.expect("RSET", 250);
+    client.expect("RCPT TO:<nobody@example.com>", 503);
+    client.expect("DATA", 503);
+
+    let second = b"Subject: two\r\n\r\nsecond\r\n";
+    let to = ["c@example.com", "d@example.com"];
+    assert_eq!(client.send_mail("b@example.com", &to, second).0, 250);
+    client.expect("NOOP", 250);
+    client.expect("QUIT", 221);
+
+    let mut files: Vec<Vec<u8>> = sink
+        .messages()
+        .iter()
+        .map(|name| sink.read_message(name))
+        .collect();
+    assert_eq!(files.len(), 2);
+    files.sort_by_key(|f| !f.windows(5).any(|w| w == b"first"));
+    assert_same(
+        &files[0],
+        &stored(peer, "a@example.com", &["b@example.com"], first),
+    );
+    assert_same(&files[1], &stored(peer, "b@example.com", &to, second));
+}
+
+#[test]
+fn bad_sequences_get_503_and_unknown_commands_500() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    // Before HELO/EHLO: these are fine...
+    client.expect("NOOP", 250);
+    client.expect("RSET", 250);
+    client.expect("VRFY someone@example.com", 252);
+    // ...these are not.
+    assert_eq!(
+        client.expect("MAIL FROM:<a@example.com>", 503),
+        "Error: send HELO first"
+    );
+    client.expect("RCPT TO:<b@example.com>", 503);
+    client.expect("DATA", 503);
+
+    client.expect("HELO", 501);
+    client.expect("HELO client.test", 250);
+    client.expect("EHLO client.test", 503);
+    assert_eq!(
+        client.expect("RCPT TO:<b@example.com>", 503),
+        "Error: need MAIL command"
+    );
+    client.expect("MAIL FROM:<a@example.com>", 250);
+    client.expect("MAIL FROM:<a@example.com>", 503);
+    assert_eq!(client.expect("DATA", 503), "Error: need RCPT command");
+    client.expect("RCPT TO b@example.com", 501);
+    client.expect("RCPT TO:<b@example.com> NOTIFY=NEVER", 501); // HELO: no parameters
+    client.expect("RCPT TO:<b@example.com>", 250);
+    client.expect("DATA now", 501);
+
+    assert_eq!(
+        client.expect("FOO bar", 500),
+        "Error: command \"FOO\" not recognized"
+    );
+    assert_eq!(client.expect("", 500), "Error: bad syntax");
+    client.expect("NOOP now", 501);
+    client.expect("EXPN list", 502);
+    let long = format!("RCPT TO:<{}@example.com>", "x".repeat(600));
+    assert_eq!(client.expect(&long, 500), "Error: line too long");
+    // A line far over the limit costs nothing and the session goes on.
+    let huge = format!("NOOP {}", "y".repeat(200_000));
+    assert_eq!(client.expect(&huge, 500), "Error: line too long");
+    client.expect("NOOP", 250);
+    client.expect("QUIT", 221);
+    assert!(client.read_to_end().is_empty());
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn mail_parameters_after_ehlo() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    client.expect("EHLO client.test", 250);
+    let text = client.expect(
+        &format!("MAIL FROM:<a@example.com> SIZE={}", MAX_SIZE + 1),
+        552,
+    );
+    assert_eq!(
+        text,
+        "Error: message size exceeds fixed maximum message size"
+    );
+    client.expect(
+        "MAIL FROM:<a@example.com> SIZE=99999999999999999999999",
+        552,
+    );
+    client.expect("MAIL FROM:<a@example.com> SIZE=big", 501);
+    client.expect("MAIL FROM:<a@example.com> BODY=BINARYMIME", 501);
+    client.expect("MAIL FROM:<a@example.com> SMTPUTF8", 555);
+    client.expect("MAIL FROM:<a@example.com> size=10 body=8bitmime", 250);
+    client.expect("RSET", 250);
+    client.expect("MAIL FROM:<>", 250);
+    client.expect("RCPT TO:<>", 501);
+    client.expect("RCPT TO:<b@example.com> NOTIFY=NEVER", 555);
+    client.expect("RCPT TO: <b@example.com>", 250);
+    client.expect("QUIT", 221);
+}
+
+#[test]
+fn a_message_over_the_size_limit_gets_552_and_no_file() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    let peer = client.stream.local_addr().unwrap();
+    client.expect("EHLO client.test", 250);
+    // No SIZE announced: the limit is enforced while receiving.
+    let line = b"0123456789012345678901234567890123456789012345678901234567890123456789\r\n";
+    let big: Vec<u8> = line.repeat(MAX_SIZE / line.len() + 50);
+    let (code, text) = client.send_mail("a@example.com", &["b@example.com"], &big);
+    assert_eq!((code, text[0].as_str()), (552, "Error: Too much mail data"));
+    assert!(sink.all_files().is_empty(), "{:?}", sink.all_files());
+
+    // Far over the limit, with a terminator lookalike in the middle of a
+    // line: still read to the real end, and the session goes on.
+    let mut huge = b"Subject: huge\r\n\r\n".to_vec();
+    for _ in 0..2000 {
+        huge.extend_from_slice(b"abc.\r\n.def\r\n");
+        huge.extend_from_slice(line);
+    }
+    let (code, _) = client.send_mail("a@example.com", &["b@example.com"], &huge);
+    assert_eq!(code, 552);
+    // The transaction is over: DATA needs a new MAIL and RCPT.
+    client.expect("DATA", 503);
+
+    let small = b"Subject: small\r\n\r\nfits\r\n";
+    assert_eq!(
+        client
+            .send_mail("a@example.com", &["b@example.com"], small)
+            .0,
+        250
+    );
+    client.expect("QUIT", 221);
+    let names = sink.messages();
+    assert_eq!(names.len(), 1);
+    assert_same(
+        &sink.read_message(&names[0]),
+        &stored(peer, "a@example.com", &["b@example.com"], small),
+    );
+    assert_eq!(sink.all_files().len(), 1);
+}
+
+#[test]
+fn a_message_of_exactly_the_limit_is_accepted() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    client.expect("EHLO client.test", 250);
+    let mut body = vec![b'x'; MAX_SIZE - 2];
+    body.extend_from_slice(b"\r\n");
+    let (code, text) = client.send_mail("a@example.com", &["b@example.com"], &body);
+    assert_eq!(code, 250, "{text:?}");
+    let mut over = vec![b'x'; MAX_SIZE - 1];
+    over.extend_from_slice(b"\r\n");
+    let (code, _) = client.send_mail("a@example.com", &["b@example.com"], &over);
+    assert_eq!(code, 552);
+    assert_eq!(sink.messages().len(), 1);
+}
+
+#[test]
+fn empty_messages_and_pipelined_commands() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    let peer = client.stream.local_addr().unwrap();
+    client.expect("HELO client.test", 250);
+    // The final dot right after 354: the CRLF before it ended the DATA
+    // line (Python's smtpd waited forever here).
+    assert_eq!(client.send_mail("", &["b@example.com"], b"").0, 250);
+
+    // Everything in one write: the terminator switches apply to bytes that
+    // are already buffered.
+    client.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+    client.send(b"one line\r\n.\r\nNOOP\r\nMAIL FROM:<c@example.com>\r\n");
+    for code in [250, 250, 354, 250, 250, 250] {
+        assert_eq!(client.reply().0, code);
+    }
+    client.send(b"RCPT TO:<d@example.com>\r\nDATA\r\n.\r\nQUIT\r\n");
+    for code in [250, 354, 250, 221] {
+        assert_eq!(client.reply().0, code);
+    }
+    assert!(client.read_to_end().is_empty());
+
+    let mut files: Vec<Vec<u8>> = sink
+        .messages()
+        .iter()
+        .map(|name| sink.read_message(name))
+        .collect();
+    files.sort();
+    let mut want = vec![
+        stored(peer, "<>", &["b@example.com"], b""),
+        stored(peer, "a@example.com", &["b@example.com"], b"one line\r\n"),
+        stored(peer, "c@example.com", &["d@example.com"], b""),
+    ];
+    want.sort();
+    assert_eq!(files.len(), 3);
+    for (got, want) in files.iter().zip(&want) {
+        assert_same(got, want);
+    }
+}
+
+#[test]
+fn the_final_dot_may_arrive_in_pieces_and_lookalikes_are_data() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    let peer = client.stream.local_addr().unwrap();
+    client.expect("HELO client.test", 250);
+    client.expect("MAIL FROM:<a@example.com>", 250);
+    client.expect("RCPT TO:<b@example.com>", 250);
+    client.expect("DATA", 354);
+    client.stream.set_nodelay(true).unwrap();
+    // Only CRLF . CRLF ends the data: a dot after a bare LF or CR, or in
+    // the middle of a line, is data (no smuggling of a second message).
+    let body: [&[u8]; 7] = [
+        b"bare lf\n.\nstill data\r",
+        b"\n",
+        b"smuggle\n.\r\n",
+        b"MAIL FROM:<evil@example.com>\r\n",
+        b"cr\r.\r\n",
+        b"x.",
+        b"\r\n",
+    ];
+    let end: [&[u8]; 3] = [b".", b"\r", b"\n"];
+    for piece in body.iter().chain(&end) {
+        client.send(piece);
+        thread::sleep(Duration::from_millis(20));
+    }
+    let (code, text) = client.reply();
+    assert_eq!(code, 250, "{text:?}");
+    client.expect("QUIT", 221);
+    let names = sink.messages();
+    assert_eq!(names.len(), 1);
+    assert_same(
+        &sink.read_message(&names[0]),
+        &stored(peer, "a@example.com", &["b@example.com"], &body.concat()),
+    );
+}
+
+#[test]
+fn quit_replies_221_and_closes() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    client.expect("QUIT", 221);
+    assert!(client.read_to_end().is_empty());
+    // A client that just goes away mid-message leaves no file behind.
+    let mut client = sink.connect();
+    client.expect("HELO client.test", 250);
+    client.expect("MAIL FROM:<a@example.com>", 250);
+    client.expect("RCPT TO:<b@example.com>", 250);
+    client.expect("DATA", 354);
+    client.send(b"Subject: unfinished\r\n\r\nsome text\r\n");
+    client.stream.shutdown(Shutdown::Both).unwrap();
+    drop(client);
+    assert!(
+        wait_until(IO_TIMEOUT, || sink.all_files().is_empty()),
+        "left behind: {:?}",
+        sink.all_files()
+    );
+    // And the server still serves.
+    let mut client = sink.connect();
+    client.expect("NOOP", 250);
+}
+
+#[test]
+fn concurrent_sessions_store_every_message_under_its_own_name() {
+    const CLIENTS: usize = 20;
+    const EACH: usize = 5;
+    let mut sink = Sink::start();
+    let sink_ref = &sink;
+    thread::scope(|scope| {
+        for c in 0..CLIENTS {
+            scope.spawn(move || {
+                let mut client = sink_ref.connect();
+                client.expect("EHLO client.test", 250);
+                for m in 0..EACH {
+                    let body = format!("Subject: {c}/{m}\r\n\r\nbody {c} {m}\r\n");
+                    let to = format!("rcpt{c}@example.com");
+                    let (code, text) = client.send_mail("a@example.com", &[&to], body.as_bytes());
+                    assert_eq!(code, 250, "{text:?}");
+                }
+                client.expect("QUIT", 221);
+            });
+        }
+    });
+    let names = sink.messages();
+    assert_eq!(names.len(), CLIENTS * EACH);
+    for c in 0..CLIENTS {
+        for m in 0..EACH {
+            let subject = format!("Subject: {c}/{m}\r\n");
+            let found = names
+                .iter()
+                .filter(|name| {
+                    let file = sink.read_message(name);
+                    file.windows(subject.len()).any(|w| w == subject.as_bytes())
+                })
+                .count();
+            assert_eq!(found, 1, "message {c}/{m}");
+        }
+    }
+    sink.assert_alive();
+}
+
+#[test]
+fn python_smtplib_can_send_a_message() {
+    let python = Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !python.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: python3 is not on PATH");
+        return;
+    }
+    let sink = Sink::start();
+    let script = r#"
+import smtplib, sys
+from email.message import EmailMessage
+msg = EmailMessage()
+msg["From"] = "py@example.com"
+msg["To"] = "you@example.com"
+msg["Subject"] = "from smtplib"
+msg.set_content("hello\n.a dot line\n..two\n.\nend\n")
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=15) as s:
+    code, features = s.ehlo()
+    assert code == 250 and s.has_extn("size"), features
+    s.send_message(msg, to_addrs=["you@example.com", "other@example.com"])
+    s.sendmail("py@example.com", ["raw@example.com"], b"Subject: raw\r\n\r\n.\r\n")
+print("sent")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &sink.addr.port().to_string()])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python3 failed: {}\nserver stderr: {}",
+        String::from_utf8_lossy(&out.stderr),
+        sink.stderr()
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sent");
+
+    let files: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|name| String::from_utf8(sink.read_message(name)).unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let mail = files
+        .iter()
+        .find(|f| f.contains("Subject: from smtplib"))
+        .expect("the EmailMessage");
+    assert!(mail.starts_with("X-Peer: 127.0.0.1:"), "{mail}");
+    assert!(
+        mail.contains("\r\nX-MailFrom: py@example.com\r\n"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("\r\nX-RcptTo: you@example.com, other@example.com\r\n"),
+        "{mail}"
+    );
+    assert!(
+        mail.ends_with("\r\n\r\nhello\r\n.a dot line\r\n..two\r\n.\r\nend\r\n"),
+        "{mail:?}"
+    );
+    let raw = files
+        .iter()
+        .find(|f| f.contains("Subject: raw"))
+        .expect("the raw message");
+    assert!(
+        raw.ends_with("X-RcptTo: raw@example.com\r\nSubject: raw\r\n\r\n.\r\n"),
+        "{raw:?}"
+    );
+}
