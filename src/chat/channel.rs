@@ -330,6 +330,9 @@ impl Sink for CtxSink<'_, '_> {
     fn is_closing(&self) -> bool {
         self.0.is_closing()
     }
+    fn closing_error(&self) -> Error {
+        Error::Closing(self.0.id())
+    }
 }
 
 /// What a [`Chat`] callback may do: the terminator, output, and (through

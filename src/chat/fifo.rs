@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use super::producer::Producer;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Where a [`Fifo`] moves output to.
 pub trait Sink {
@@ -26,6 +26,12 @@ pub trait Sink {
     fn close_when_done(&mut self) -> Result<()>;
     /// Whether the sink takes no more output.
     fn is_closing(&self) -> bool;
+
+    /// The error for output offered after `close_when_done`. Default:
+    /// [`Error::Unsupported`].
+    fn closing_error(&self) -> Error {
+        Error::Unsupported("output after close_when_done")
+    }
 }
 
 /// One entry of the fifo.
@@ -67,8 +73,10 @@ impl Fifo {
     ///
     /// # Errors
     ///
-    /// The sink's error.
+    /// The sink's error, or [`Sink::closing_error`] once a close mark is
+    /// queued.
     pub fn push(&mut self, sink: &mut impl Sink, data: &[u8]) -> Result<()> {
+        self.check_open(sink)?;
         if data.is_empty() {
             return Ok(());
         }
@@ -84,15 +92,25 @@ impl Fifo {
     ///
     /// # Errors
     ///
-    /// As [`Fifo::refill`].
+    /// As [`Fifo::refill`], or [`Sink::closing_error`] once a close mark is
+    /// queued.
     pub fn push_producer(
         &mut self,
         sink: &mut impl Sink,
         producer: Box<dyn Producer>,
         mark: usize,
     ) -> Result<()> {
+        self.check_open(sink)?;
         self.items.push_back(Item::Producer(producer));
         self.refill(sink, mark)
+    }
+
+    /// Refuses output once a close mark is queued: it would never be sent.
+    fn check_open(&self, sink: &impl Sink) -> Result<()> {
+        match self.items.back() {
+            Some(Item::Close) => Err(sink.closing_error()),
+            _ => Ok(()),
+        }
     }
 
     /// Closes the sink once everything queued so far is sent.
@@ -185,7 +203,10 @@ mod tests {
         assert_eq!(sink.queued, b"ab", "refill stops at the mark");
         fifo.push(&mut sink, b"e").unwrap();
         fifo.close_when_done(&mut sink).unwrap();
-        fifo.push(&mut sink, b"never").unwrap_or(());
+        assert!(
+            fifo.push(&mut sink, b"never").is_err(),
+            "refused behind the close mark"
+        );
         assert!(!sink.closed);
         sink.queued.clear();
         fifo.refill(&mut sink, usize::MAX).unwrap();

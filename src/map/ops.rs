@@ -256,17 +256,20 @@ impl Map {
             .is_none_or(|c| c.closing || c.close_when_done)
     }
 
-    /// Drops channel `id`'s queued, unsent output (a pending
-    /// `close_when_done` stays). Does nothing for a closed channel.
+    /// Drops channel `id`'s queued, unsent output. A pending
+    /// `close_when_done` stays, so such a channel now closes: there is
+    /// nothing left to wait for. Does nothing for a closed channel.
     pub fn discard_output(&self, id: ChannelId) {
-        let changed = match self.inner.borrow_mut().get_mut(id) {
+        let (changed, close) = match self.inner.borrow_mut().get_mut(id) {
             Some(channel) if !channel.out.is_empty() => {
                 channel.out.clear();
-                true
+                (true, channel.close_when_done)
             }
-            _ => false,
+            _ => (false, false),
         };
-        if changed {
+        if close {
+            self.close(id);
+        } else if changed {
             self.refresh(id);
         }
     }
