@@ -46,6 +46,17 @@ pub enum Error {
         /// The maximum record length.
         limit: usize,
     },
+    /// A task was cancelled through its
+    /// [`JoinHandle`](crate::JoinHandle) before it finished.
+    #[error("the task was cancelled")]
+    Cancelled,
+    /// An operation given a time limit ([`timeout`](crate::timeout)) did
+    /// not finish in time.
+    #[error("timed out after {0:?}")]
+    TimedOut(std::time::Duration),
+    /// The map this object belongs to is gone.
+    #[error("the map is gone")]
+    MapGone,
     /// `run` was called on a map whose loop is already running (from a
     /// callback, for instance).
     #[error("the loop of this map is already running")]
@@ -123,6 +134,7 @@ impl From<Error> for io::Error {
             Error::Closing(_) => io::Error::new(io::ErrorKind::BrokenPipe, error),
             Error::Unsupported(_) => io::Error::new(io::ErrorKind::Unsupported, error),
             Error::RecordTooLong { .. } => io::Error::new(io::ErrorKind::InvalidData, error),
+            Error::TimedOut(_) => io::Error::new(io::ErrorKind::TimedOut, error),
             other => io::Error::other(other),
         }
     }

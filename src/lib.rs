@@ -87,6 +87,7 @@ mod ctx;
 mod dispatcher;
 mod error;
 mod event_loop;
+mod executor;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -96,6 +97,7 @@ mod net;
 mod out_queue;
 #[allow(unsafe_code)]
 mod sys;
+mod time;
 mod timer;
 
 /// Compiles the README's examples as doctests, so they cannot go stale.
@@ -107,6 +109,8 @@ pub use ctx::Ctx;
 pub use dispatcher::Dispatcher;
 pub use error::{Error, Result};
 pub use event_loop::{DEFAULT_TIMEOUT, Exit, RunOptions};
+pub use executor::{JoinHandle, RemoteHandle, block_on, spawn};
 pub use map::{ChannelId, Map, close_all, default_map, run};
 pub use net::{Address, Socket, SocketKind};
 pub use out_queue::{DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK};
+pub use time::{Interval, Sleep, Timeout, TimerHandle, interval, sleep, sleep_until, timeout};

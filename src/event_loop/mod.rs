@@ -3,7 +3,7 @@
 
 mod dispatch;
 mod options;
-mod pass;
+pub(crate) mod pass;
 mod session;
 
 pub use options::{DEFAULT_TIMEOUT, Exit, RunOptions};
@@ -13,8 +13,38 @@ pub(crate) use session::Session;
 use crate::error::{Error, Result};
 use crate::map::Map;
 
-/// Clears the map's `running` flag when `run` returns or unwinds.
-struct RunningGuard<'a>(&'a Map);
+/// Marks a map's loop as running on this thread: clears the flag and pops
+/// the current-map stack when `run`/`block_on` returns or unwinds.
+pub(crate) struct RunningGuard<'a>(&'a Map);
+
+thread_local! {
+    /// The maps whose loops run on this thread, innermost last.
+    static CURRENT: std::cell::RefCell<Vec<Map>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Returns the map whose loop is running on this thread (the innermost
+/// one), or the thread's default map.
+pub(crate) fn current_map() -> std::io::Result<Map> {
+    match CURRENT.with(|c| c.borrow().last().cloned()) {
+        Some(map) => Ok(map),
+        None => crate::map::default_map(),
+    }
+}
+
+impl<'a> RunningGuard<'a> {
+    pub(crate) fn enter(map: &'a Map) -> Result<Self> {
+        {
+            let mut inner = map.inner.borrow_mut();
+            if inner.running {
+                return Err(Error::AlreadyRunning);
+            }
+            inner.running = true;
+            inner.stop = false;
+        }
+        CURRENT.with(|c| c.borrow_mut().push(map.clone()));
+        Ok(RunningGuard(map))
+    }
+}
 
 impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
@@ -22,17 +52,20 @@ impl Drop for RunningGuard<'_> {
         if let Ok(mut inner) = self.0.inner.try_borrow_mut() {
             inner.running = false;
         }
+        let _ = CURRENT.try_with(|c| c.borrow_mut().pop());
     }
 }
 
 impl Map {
     /// Runs the loop (Python's `asyncore.loop`): passes of wait-then-dispatch
-    /// until the map is empty, the pass count is used up, or
-    /// [`Map::stop`] is called.
+    /// until no channel and no task is left, the pass count is used up, or
+    /// [`Map::stop`] (or [`RemoteHandle::stop`](crate::RemoteHandle::stop))
+    /// is called.
     ///
-    /// Each pass waits up to [`RunOptions::timeout`] for readiness (less when
-    /// a listener's back-off ends sooner), then calls the handlers of every
-    /// ready channel. At the start, every channel's interest is asked
+    /// Each pass waits up to [`RunOptions::timeout`] for readiness (less
+    /// when a timer is due sooner, not at all when a task is ready), calls
+    /// the handlers of every ready channel, fires due timers, and runs the
+    /// tasks woken so far. At the start, every channel's interest is asked
     /// afresh.
     ///
     /// # Errors
@@ -41,7 +74,7 @@ impl Map {
     /// * [`Error::Io`]: waiting on the poller failed.
     ///
     /// Handler errors and panics never end the loop: they go to the
-    /// channel's `handle_error`.
+    /// channel's `handle_error` (or the task's [`JoinHandle`](crate::JoinHandle)).
     ///
     /// # Examples
     ///
@@ -55,24 +88,16 @@ impl Map {
     /// # Ok::<(), asyncore::Error>(())
     /// ```
     pub fn run(&self, options: &RunOptions) -> Result<Exit> {
-        {
-            let mut inner = self.inner.borrow_mut();
-            if inner.running {
-                return Err(Error::AlreadyRunning);
-            }
-            inner.running = true;
-            inner.stop = false;
-        }
-        let _guard = RunningGuard(self);
+        let _guard = RunningGuard::enter(self)?;
         for id in self.ids() {
             self.refresh(id);
         }
         let mut passes = 0u64;
         loop {
-            if std::mem::take(&mut self.inner.borrow_mut().stop) {
-                return Ok(Exit::Stopped);
+            if let Some(exit) = self.stop_requested() {
+                return Ok(exit);
             }
-            if self.is_empty() {
+            if self.is_empty() && self.tasks() == 0 {
                 return Ok(Exit::Empty);
             }
             if options.count.is_some_and(|count| passes >= count) {
@@ -81,5 +106,16 @@ impl Map {
             pass::pass(self, options.timeout)?;
             passes += 1;
         }
+    }
+
+    /// Takes a pending stop request, local or remote.
+    pub(crate) fn stop_requested(&self) -> Option<Exit> {
+        let mut inner = self.inner.borrow_mut();
+        let remote = inner
+            .executor
+            .shared
+            .stop
+            .swap(false, std::sync::atomic::Ordering::AcqRel);
+        (std::mem::take(&mut inner.stop) || remote).then_some(Exit::Stopped)
     }
 }

@@ -1,5 +1,7 @@
-//! One pass: wait on the poller, dispatch every event, fire due timers.
+//! One pass: wait on the poller (not at all if work is ready), dispatch
+//! every event, fire due timers, run the tasks woken so far.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use super::dispatch::dispatch;
@@ -63,7 +65,11 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>) -> Result<()> {
     let mut ready = {
         let mut inner = map.inner.borrow_mut();
         let inner = &mut *inner;
-        let timeout = inner.timers.clamp(timeout, Instant::now());
+        let timeout = if inner.executor.shared.has_work() {
+            Some(Duration::ZERO)
+        } else {
+            inner.timers.clamp(timeout, Instant::now())
+        };
         inner.events.clear();
         inner.poller.wait(&mut inner.events, timeout)?;
         let mut ready = std::mem::take(&mut inner.ready);
@@ -80,7 +86,9 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>) -> Result<()> {
         dispatch(map, key, readiness);
     }
     map.inner.borrow_mut().ready = ready;
+    // Timers before tasks, so a task a timer wakes runs in this pass.
     fire_timers(map);
+    crate::executor::run_ready(map);
     Ok(())
 }
 
@@ -95,6 +103,13 @@ fn fire_timers(map: &Map) {
                     channel.accept_paused = false;
                 }
                 map.refresh(id);
+            }
+            Some(TimerAction::Wake(waker)) => waker.wake(),
+            Some(TimerAction::Call(f)) => {
+                // A panicking callback must not take the loop down.
+                if catch_unwind(AssertUnwindSafe(|| f(map))).is_err() {
+                    eprintln!("asyncore: a call_later callback panicked");
+                }
             }
         }
     }

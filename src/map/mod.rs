@@ -4,6 +4,7 @@ mod close;
 mod id;
 mod ops;
 mod thread_default;
+mod weak;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -15,6 +16,7 @@ use polling::{Events, Poller};
 
 pub use id::ChannelId;
 pub use thread_default::{close_all, default_map, run};
+pub(crate) use weak::WeakMap;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -22,6 +24,7 @@ use crate::channel::{self, Channel};
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result, panic_error};
 use crate::event_loop::{Readiness, Session};
+use crate::executor::{Executor, Shared};
 use crate::net::Socket;
 use crate::sys::{Interest, Registration};
 use crate::timer::Timers;
@@ -97,8 +100,10 @@ pub(crate) struct Inner {
     free: Vec<u32>,
     /// Number of open channels.
     len: usize,
-    /// Timers (listener back-off).
+    /// Timers: listener back-off, `sleep`, `call_later`.
     pub(crate) timers: Timers,
+    /// Spawned tasks.
+    pub(crate) executor: Executor,
     /// A `run` of this map is in progress.
     pub(crate) running: bool,
     /// `stop` was called: `run` returns after the current pass.
@@ -134,6 +139,7 @@ impl Map {
     /// The poller could not be created (e.g. out of file descriptors).
     pub fn new() -> io::Result<Map> {
         let poller = Arc::new(Poller::new()?);
+        let shared = Arc::new(Shared::new(poller.clone()));
         Ok(Map {
             inner: Rc::new(RefCell::new(Inner {
                 poller,
@@ -143,6 +149,7 @@ impl Map {
                 free: Vec::new(),
                 len: 0,
                 timers: Timers::default(),
+                executor: Executor::new(shared),
                 running: false,
                 stop: false,
             })),
@@ -187,6 +194,11 @@ impl Map {
     /// Returns `true` if the map holds no channel.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Returns the number of live tasks.
+    pub fn tasks(&self) -> usize {
+        self.inner.borrow().executor.len()
     }
 
     /// Returns `true` if `id` names an open channel of this map.
