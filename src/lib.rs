@@ -81,6 +81,7 @@
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod async_net;
 mod channel;
 pub mod chat;
 mod ctx;
@@ -105,6 +106,9 @@ mod timer;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use async_net::{TcpListener, TcpStream, UdpSocket};
+#[cfg(unix)]
+pub use async_net::{UnixDatagram, UnixListener, UnixStream};
 pub use ctx::Ctx;
 pub use dispatcher::Dispatcher;
 pub use error::{Error, Result};

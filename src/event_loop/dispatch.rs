@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use super::pass::Readiness;
 use super::session::Session;
-use crate::channel::ACCEPT_BACKOFF_MAX;
+use crate::async_net::wake_waiters;
+use crate::channel::{ACCEPT_BACKOFF_MAX, Driver};
 use crate::error::Error;
 use crate::map::Map;
 use crate::net::SocketState;
@@ -30,6 +31,10 @@ pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
             return;
         };
         channel.reg.note_event();
+        if let Driver::Async(_) = channel.driver {
+            drop(inner);
+            return wake_waiters(map, id, ready.readable || ready.err, ready.writable || ready.err);
+        }
         (id, channel.reg.interest(), channel.state)
     };
     let Some(mut session) = Session::open(map, id) else {

@@ -3,6 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::channel::Driver;
 use crate::ctx::Ctx;
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result, panic_error};
@@ -26,7 +27,10 @@ impl<'a> Session<'a> {
     /// Takes channel `id`'s dispatcher. `None` if the channel is closed or
     /// one of its hooks is already running (that session will finish it).
     pub(crate) fn open(map: &'a Map, id: ChannelId) -> Option<Session<'a>> {
-        let driver = map.inner.borrow_mut().get_mut(id)?.driver.take()?;
+        let driver = match &mut map.inner.borrow_mut().get_mut(id)?.driver {
+            Driver::Callback(driver) => driver.take()?,
+            Driver::Async(_) => return None,
+        };
         Some(Session { map, id, driver })
     }
 
@@ -160,7 +164,7 @@ impl<'a> Session<'a> {
                     let interest = channel.interest(readable, writable);
                     match channel.reg.set_interest(interest) {
                         Ok(()) => {
-                            channel.driver = Some(self.driver);
+                            channel.driver = Driver::Callback(Some(self.driver));
                             return;
                         }
                         Err(e) => {

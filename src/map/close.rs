@@ -2,6 +2,7 @@
 //! runs, and always through exactly one `handle_close`.
 
 use super::{ChannelId, Map};
+use crate::channel::Driver;
 use crate::event_loop::Session;
 
 impl Map {
@@ -21,6 +22,12 @@ impl Map {
                 return false;
             };
             channel.closing = true;
+            if let Driver::Async(_) = channel.driver {
+                // An async socket's tasks see it gone at their next use.
+                drop(inner);
+                self.remove_async(id);
+                return true;
+            }
         }
         if let Some(session) = Session::open(self, id) {
             session.finish();

@@ -20,7 +20,7 @@ pub(crate) use weak::WeakMap;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::channel::{self, Channel};
+use crate::channel::{self, Channel, Driver};
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result, panic_error};
 use crate::event_loop::{Readiness, Session};
@@ -183,7 +183,9 @@ impl Map {
         }));
         let (readable, writable) = asked.map_err(|payload| panic_error("readable", payload))?;
         let interest = channel::interest(socket.state, readable, writable);
-        self.inner.borrow_mut().insert(socket, dispatcher, interest)
+        self.inner
+            .borrow_mut()
+            .insert(socket, Driver::Callback(Some(dispatcher)), interest)
     }
 
     /// Returns the number of open channels.
@@ -232,10 +234,10 @@ impl Map {
 
 impl Inner {
     /// Registers `socket` and stores the channel, returning its id.
-    fn insert(
+    pub(crate) fn insert(
         &mut self,
         socket: Socket,
-        dispatcher: Box<dyn Dispatcher>,
+        driver: Driver,
         interest: Interest,
     ) -> Result<ChannelId> {
         let index = match self.free.pop() {
@@ -264,8 +266,7 @@ impl Inner {
                 return Err(e.into());
             }
         };
-        let mut channel = Channel::new(reg, kind, state);
-        channel.driver = Some(dispatcher);
+        let channel = Channel::new(reg, kind, state, driver);
         self.slots[index as usize].channel = Some(channel);
         self.len += 1;
         Ok(id)

@@ -1,0 +1,15 @@
+//! Async sockets in a map: TCP (IPv4 and IPv6), UDP, Unix stream and
+//! datagram sockets, driven by tasks in the same map as callback channels.
+
+mod source;
+mod stream_io;
+mod tcp;
+mod udp;
+#[cfg(unix)]
+mod unix;
+
+pub(crate) use source::wake_waiters;
+pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+#[cfg(unix)]
+pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -1,0 +1,183 @@
+//! [`Source`]: an async socket's channel in a map, and the map operations
+//! behind it.
+
+use std::io;
+use std::task::{Context, Poll, Waker};
+
+use crate::channel::{Driver, Waiters};
+use crate::error::Error;
+use crate::event_loop::current_map;
+use crate::map::{ChannelId, Map, WeakMap};
+use crate::net::{Io, Socket};
+use crate::sys::Interest;
+
+/// Which readiness a task waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Input, a pending connection.
+    Read,
+    /// Output, a finished connect.
+    Write,
+}
+
+fn gone(id: ChannelId) -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, Error::Closed(id))
+}
+
+impl Map {
+    /// Adds `socket` as a channel driven by tasks (no interest yet).
+    pub(crate) fn add_async(&self, socket: Socket) -> crate::Result<ChannelId> {
+        self.inner
+            .borrow_mut()
+            .insert(socket, Driver::Async(Waiters::default()), Interest::NONE)
+    }
+
+    /// Runs `f` on an async channel's socket.
+    pub(crate) fn async_io<T>(&self, id: ChannelId, f: impl FnOnce(&Io) -> io::Result<T>) -> io::Result<T> {
+        let inner = self.inner.borrow();
+        let channel = inner.get(id).ok_or_else(|| gone(id))?;
+        f(channel.reg.get())
+    }
+
+    /// Stores `waker` as the channel's waiter for `dir` and arms that
+    /// interest (a system call only if it was not armed).
+    pub(crate) fn wait_ready(&self, id: ChannelId, dir: Direction, waker: &Waker) -> io::Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        let channel = inner.get_mut(id).ok_or_else(|| gone(id))?;
+        let Driver::Async(waiters) = &mut channel.driver else {
+            return Err(io::Error::other("not an async channel"));
+        };
+        let (slot, armed) = match dir {
+            Direction::Read => (&mut waiters.read, Interest { read: true, ..waiters.armed }),
+            Direction::Write => (&mut waiters.write, Interest { write: true, ..waiters.armed }),
+        };
+        match slot {
+            Some(old) => old.clone_from(waker),
+            None => *slot = Some(waker.clone()),
+        }
+        waiters.armed = armed;
+        channel.reg.set_interest(armed)
+    }
+
+    /// Removes an async channel (its socket closes), waking any waiter so
+    /// it sees the channel gone.
+    pub(crate) fn remove_async(&self, id: ChannelId) {
+        let removed = self.inner.borrow_mut().remove(id);
+        if let Some(mut channel) = removed {
+            if let Driver::Async(waiters) = &mut channel.driver {
+                for waker in [waiters.read.take(), waiters.write.take()].into_iter().flatten() {
+                    waker.wake();
+                }
+            }
+        }
+    }
+}
+
+/// Wakes the tasks an event is for. A direction that had no waiter is
+/// disarmed; one that had keeps its interest (no system call).
+pub(crate) fn wake_waiters(map: &Map, id: ChannelId, readable: bool, writable: bool) {
+    let woken = {
+        let mut inner = map.inner.borrow_mut();
+        let Some(channel) = inner.get_mut(id) else { return };
+        let Driver::Async(waiters) = &mut channel.driver else { return };
+        let mut armed = waiters.armed;
+        let mut woken = [None, None];
+        if readable && armed.read {
+            woken[0] = waiters.read.take();
+            armed.read = woken[0].is_some();
+        }
+        if writable && armed.write {
+            woken[1] = waiters.write.take();
+            armed.write = woken[1].is_some();
+        }
+        waiters.armed = armed;
+        // Also re-arms a oneshot registration (backends without level mode).
+        let _ = channel.reg.set_interest(armed);
+        woken
+    };
+    for waker in woken.into_iter().flatten() {
+        waker.wake();
+    }
+}
+
+/// An async socket's place in a map. Dropping it closes the socket.
+#[derive(Debug)]
+pub(crate) struct Source {
+    /// The map (weak: a task holding the socket lives in the map).
+    map: WeakMap,
+    /// The channel.
+    id: ChannelId,
+}
+
+impl Source {
+    /// Adds `socket` to the map whose loop runs on this thread (or the
+    /// thread's default map).
+    pub(crate) fn new(socket: Socket) -> io::Result<Source> {
+        Source::in_map(&current_map()?, socket)
+    }
+
+    /// Adds `socket` to `map`.
+    pub(crate) fn in_map(map: &Map, socket: Socket) -> io::Result<Source> {
+        let id = map.add_async(socket)?;
+        Ok(Source {
+            map: WeakMap::new(map),
+            id,
+        })
+    }
+
+    pub(crate) fn map(&self) -> io::Result<Map> {
+        Ok(self.map.upgrade()?)
+    }
+
+    /// Tries `op`; on would-block, waits for `dir` readiness.
+    ///
+    /// No wake-up can be lost between the failed attempt and arming: the
+    /// poller is level-triggered, so readiness that arrived in between is
+    /// reported by the next wait.
+    pub(crate) fn poll_io<T>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        op: impl FnOnce(&Io) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        let map = self.map()?;
+        match map.async_io(self.id, op) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                map.wait_ready(self.id, dir, cx.waker())?;
+                Poll::Pending
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            result => Poll::Ready(result),
+        }
+    }
+
+    /// Runs `op` on the socket once, without waiting.
+    pub(crate) fn with_io<T>(&self, op: impl FnOnce(&Io) -> io::Result<T>) -> io::Result<T> {
+        self.map()?.async_io(self.id, op)
+    }
+
+    /// Completes when a connect started by the socket's constructor ends.
+    pub(crate) fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_io(cx, Direction::Write, |io| {
+            if let Some(e) = io.take_error()? {
+                return Err(e);
+            }
+            match io.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(io::ErrorKind::WouldBlock.into()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        if let Ok(map) = self.map.upgrade() {
+            map.remove_async(self.id);
+        }
+    }
+}

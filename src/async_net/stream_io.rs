@@ -1,0 +1,106 @@
+//! `AsyncRead`/`AsyncWrite` for the async stream types, on the type and on
+//! a shared reference (so a stream can be split into a reader and a writer
+//! within one task).
+
+/// Implements `futures_io::AsyncRead`/`AsyncWrite` for `$t` and `&$t`,
+/// whose `source` field is a [`Source`](super::source::Source).
+macro_rules! impl_stream_io {
+    ($t:ty) => {
+        impl futures_io::AsyncRead for $t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                futures_io::AsyncRead::poll_read(std::pin::Pin::new(&mut &*self), cx, buf)
+            }
+        }
+
+        impl futures_io::AsyncRead for &$t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.source
+                    .poll_io(cx, $crate::async_net::source::Direction::Read, |io| io.read(buf))
+            }
+        }
+
+        impl futures_io::AsyncWrite for $t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                futures_io::AsyncWrite::poll_write(std::pin::Pin::new(&mut &*self), cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                futures_io::AsyncWrite::poll_write_vectored(std::pin::Pin::new(&mut &*self), cx, bufs)
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                futures_io::AsyncWrite::poll_flush(std::pin::Pin::new(&mut &*self), cx)
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                futures_io::AsyncWrite::poll_close(std::pin::Pin::new(&mut &*self), cx)
+            }
+        }
+
+        impl futures_io::AsyncWrite for &$t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.source
+                    .poll_io(cx, $crate::async_net::source::Direction::Write, |io| io.write(buf))
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.source.poll_io(cx, $crate::async_net::source::Direction::Write, |io| {
+                    io.write_vectored(bufs)
+                })
+            }
+
+            /// Writes are not buffered: nothing to flush.
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            /// Shuts down the write side (the peer reads end of file); the
+            /// socket closes when the stream is dropped.
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let result = self.source.with_io(|io| io.shutdown(std::net::Shutdown::Write));
+                std::task::Poll::Ready(match result {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(()),
+                    other => other,
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use impl_stream_io;
