@@ -6,6 +6,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::channel::{Driver, Waiters};
 use crate::error::Error;
+use crate::executor::budget;
 use crate::event_loop::current_map;
 use crate::map::{ChannelId, Map, WeakMap};
 use crate::net::{Io, Socket};
@@ -129,7 +130,8 @@ impl Source {
         Ok(self.map.upgrade()?)
     }
 
-    /// Tries `op`; on would-block, waits for `dir` readiness.
+    /// Tries `op`; on would-block, waits for `dir` readiness. Each attempt
+    /// spends one unit of the task's cooperative budget.
     ///
     /// No wake-up can be lost between the failed attempt and arming: the
     /// poller is level-triggered, so readiness that arrived in between is
@@ -140,6 +142,11 @@ impl Source {
         dir: Direction,
         op: impl FnOnce(&Io) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
+        if !budget::spend() {
+            // Used up: yield, so the rest of the loop gets its turn.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let map = self.map()?;
         match map.async_io(self.id, op) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -1,6 +1,7 @@
 //! The executor: `!Send` tasks polled by the map's loop, woken by
 //! `Send + Sync` wakers.
 
+pub(crate) mod budget;
 mod join;
 mod remote;
 mod shared;
@@ -140,6 +141,7 @@ pub(crate) fn run_ready(map: &Map) {
         let task = map.inner.borrow_mut().executor.take(key);
         let Some(mut task) = task else { continue };
         task.waker.queued.store(false, Ordering::Release);
+        budget::reset();
         let waker = Waker::from(task.waker.clone());
         let mut cx = Context::from_waker(&waker);
         // Task futures catch their own panics (see `task::TaskFuture`).
