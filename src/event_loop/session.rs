@@ -77,7 +77,7 @@ impl<'a> Session<'a> {
 
     /// Runs `handle_eof` if the hook that just returned met end of file.
     /// Returns `false` once the channel is closing.
-    fn after_hook(&mut self) -> bool {
+    pub(crate) fn after_hook(&mut self) -> bool {
         let eof = self
             .map
             .inner

@@ -7,6 +7,7 @@ use std::net::Shutdown;
 
 use super::{ChannelId, Map};
 use crate::error::{Error, Result, is_disconnect};
+use crate::event_loop::Session;
 use crate::net::{Address, Socket, SocketKind, SocketState};
 
 fn closed_io(id: ChannelId) -> io::Error {
@@ -25,15 +26,38 @@ impl Map {
         id: ChannelId,
         f: impl FnOnce(&crate::net::Io) -> io::Result<T>,
     ) -> io::Result<T> {
-        let mut inner = self.inner.borrow_mut();
-        let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
-        let result = f(channel.reg.get());
-        if let Err(e) = &result {
-            if is_disconnect(e) && channel.state != SocketState::Listening {
-                channel.closing = true;
+        let result = {
+            let mut inner = self.inner.borrow_mut();
+            let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
+            let result = f(channel.reg.get());
+            if let Err(e) = &result {
+                if is_disconnect(e) && channel.state != SocketState::Listening {
+                    channel.closing = true;
+                }
+            }
+            result
+        };
+        self.settle(id);
+        result
+    }
+
+    /// Finishes what an operation from outside the channel's own callbacks
+    /// (a task, another channel) left pending: a close (through
+    /// `handle_close`) or an end of file (through `handle_eof`). Inside the
+    /// channel's own callback this does nothing: the loop settles the
+    /// channel when the callback returns.
+    pub(crate) fn settle(&self, id: ChannelId) {
+        let pending = self
+            .inner
+            .borrow()
+            .get(id)
+            .is_some_and(|c| c.closing || c.eof_pending);
+        if pending {
+            if let Some(mut session) = Session::open(self, id) {
+                session.after_hook();
+                session.finish();
             }
         }
-        result
     }
 
     pub(crate) fn recv(&self, id: ChannelId, buf: &mut [u8]) -> io::Result<usize> {
@@ -53,6 +77,8 @@ impl Map {
             Err(e) if is_disconnect(e) => channel.closing = true,
             _ => {}
         }
+        drop(inner);
+        self.settle(id);
         result
     }
 
@@ -161,8 +187,13 @@ impl Map {
                         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                     ) => {}
                 Err(e) => {
-                    if is_disconnect(&e) {
+                    let disconnect = is_disconnect(&e);
+                    if disconnect {
                         channel.closing = true;
+                    }
+                    drop(inner);
+                    if disconnect {
+                        self.settle(id);
                     }
                     return Err(e.into());
                 }
