@@ -88,6 +88,7 @@ mod ctx;
 mod dispatcher;
 mod error;
 mod event_loop;
+mod events;
 mod executor;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -110,6 +111,7 @@ pub use async_net::{TcpListener, TcpStream, UdpSocket};
 #[cfg(unix)]
 pub use async_net::{UnixDatagram, UnixListener, UnixStream};
 pub use ctx::Ctx;
+pub use events::{ChannelEvent, EventStream};
 pub use dispatcher::Dispatcher;
 pub use error::{Error, Result};
 pub use event_loop::{DEFAULT_TIMEOUT, Exit, RunOptions};
