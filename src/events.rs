@@ -189,7 +189,7 @@ impl Dispatcher for EventDriver {
 ///         }
 ///     }
 ///     assert_eq!(got, b"hi");
-///     asyncore::Result::Ok(())
+///     Ok::<(), asyncore::Error>(())
 /// })??;
 /// # Ok::<(), asyncore::Error>(())
 /// ```

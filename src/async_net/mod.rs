@@ -8,7 +8,7 @@ mod udp;
 #[cfg(unix)]
 mod unix;
 
-pub(crate) use source::wake_waiters;
+pub(crate) use source::{Direction, Source, wake_waiters};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]

@@ -5,6 +5,8 @@
 //! * [`Chat`] and [`ChatChannel`]: a channel that frames its input and
 //!   calls `collect_incoming_data`/`found_terminator` (Python's
 //!   `async_chat`).
+//! * [`ChatStream`]: the same framing for tasks, a `Stream` of [`Frame`]s
+//!   decoded lazily plus an awaitable `push`.
 //! * [`Producer`], [`SimpleProducer`], [`ReaderProducer`]: output made on
 //!   demand (Python's producers and `simple_producer`), and the [`Fifo`]
 //!   that keeps them in order with pushed bytes (Python's `producer_fifo`,
@@ -14,10 +16,12 @@ mod channel;
 mod fifo;
 mod producer;
 mod splitter;
+mod stream;
 mod terminator;
 
 pub use channel::{Chat, ChatChannel, ChatCtx, DEFAULT_IN_BUFFER_SIZE, DEFAULT_OUT_BUFFER_SIZE};
 pub use fifo::{Fifo, Sink};
 pub use producer::{Producer, ReaderProducer, SimpleProducer};
+pub use stream::{ChatStream, Frame};
 pub use splitter::{DEFAULT_MAX_RECORD_LEN, Piece, Splitter};
 pub use terminator::{Terminator, find_prefix_at_end};
