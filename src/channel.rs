@@ -63,6 +63,8 @@ pub(crate) struct Channel {
     pub(crate) accept_paused: bool,
     /// Next pause after running out of descriptors.
     pub(crate) accept_backoff: Duration,
+    /// Close after this long without an event, and when the last one was.
+    pub(crate) idle: Option<(Duration, std::time::Instant)>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -90,6 +92,7 @@ impl Channel {
             close_when_done: false,
             accept_paused: false,
             accept_backoff: ACCEPT_BACKOFF_MIN,
+            idle: None,
         }
     }
 

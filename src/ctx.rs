@@ -214,6 +214,16 @@ impl<'a> Ctx<'a> {
         self.map.refresh(id);
     }
 
+    /// Closes the channel after `timeout` without an event; see
+    /// [`Map::set_idle_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::set_idle_timeout`].
+    pub fn set_idle_timeout(&mut self, timeout: Option<std::time::Duration>) -> Result<()> {
+        self.map.set_idle_timeout(self.id, timeout)
+    }
+
     /// Returns `true` if the channel is closing: closed by a callback, or
     /// waiting to close once its output is sent.
     pub fn is_closing(&self) -> bool {

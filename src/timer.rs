@@ -20,6 +20,8 @@ pub(crate) enum TimerAction {
     Wake(Waker),
     /// Run a callback (`call_later`/`call_at`).
     Call(Box<dyn FnOnce(&Map)>),
+    /// Close a channel that has been idle for its idle timeout.
+    IdleCheck(ChannelId),
 }
 
 impl fmt::Debug for TimerAction {
@@ -28,6 +30,7 @@ impl fmt::Debug for TimerAction {
             TimerAction::ResumeAccept(id) => write!(f, "ResumeAccept({id})"),
             TimerAction::Wake(_) => f.write_str("Wake"),
             TimerAction::Call(_) => f.write_str("Call"),
+            TimerAction::IdleCheck(id) => write!(f, "IdleCheck({id})"),
         }
     }
 }

@@ -31,6 +31,9 @@ pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
             return;
         };
         channel.reg.note_event();
+        if let Some((_, last)) = &mut channel.idle {
+            *last = Instant::now();
+        }
         if let Driver::Async(_) = channel.driver {
             drop(inner);
             return wake_waiters(map, id, ready.readable || ready.err, ready.writable || ready.err);

@@ -105,6 +105,7 @@ fn fire_timers(map: &Map) {
                 map.refresh(id);
             }
             Some(TimerAction::Wake(waker)) => waker.wake(),
+            Some(TimerAction::IdleCheck(id)) => map.check_idle(id, now),
             Some(TimerAction::Call(f)) => {
                 // A panicking callback must not take the loop down.
                 if catch_unwind(AssertUnwindSafe(|| f(map))).is_err() {

@@ -11,6 +11,7 @@
 //! wall-clock changes do not move them.
 
 mod call;
+mod idle;
 mod interval;
 mod sleep;
 mod timeout;
