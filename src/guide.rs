@@ -137,6 +137,29 @@
 //!   `found_terminator` applies to bytes already received, and
 //!   `discard_buffers` also drops a pending `close_when_done`.
 //!
+//! # The callbacks as an event stream
+//!
+//! [`Map::add_events`] drives a channel from a task instead of a
+//! dispatcher: each callback becomes a [`ChannelEvent`], and
+//! `readable()`/`writable()` become [`EventStream::set_interest`].
+//!
+//! | callback | event |
+//! |---|---|
+//! | `handle_connect` | [`ChannelEvent::Connected`] |
+//! | `handle_read` | [`ChannelEvent::Readable`] (then [`EventStream::recv`]) |
+//! | `handle_write` | [`ChannelEvent::Writable`] (then [`EventStream::send`] or `push`) |
+//! | `handle_accepted(sock, addr)` | [`ChannelEvent::Accepted`]`(socket, addr)` |
+//! | `handle_expt` | [`ChannelEvent::Exceptional`] |
+//! | `handle_eof` | [`ChannelEvent::Eof`] (the channel stays open: close it, or keep sending) |
+//! | `handle_error(e)` | [`ChannelEvent::Error`]`(e)` |
+//! | `handle_close` | [`ChannelEvent::Closed`], then the stream ends |
+//!
+//! A readiness event is reported once and not again until the task has
+//! taken it, so a task that is busy elsewhere does not make the loop spin.
+//! For byte streams the async socket types ([`TcpStream`] and friends)
+//! with `AsyncRead`/`AsyncWrite` are the simpler tool; for asynchat,
+//! [`ChatStream`](crate::chat::ChatStream) yields the frames.
+//!
 //! # Deliberate differences
 //!
 //! Each is covered by a test that says so next to it.
@@ -258,6 +281,20 @@
 //! [`Error::Connect`]: crate::Error::Connect
 //! [`Error::Panicked`]: crate::Error::Panicked
 //! [`ChannelId`]: crate::ChannelId
+//! [`Map::add_events`]: crate::Map::add_events
+//! [`EventStream::set_interest`]: crate::EventStream::set_interest
+//! [`EventStream::recv`]: crate::EventStream::recv
+//! [`EventStream::send`]: crate::EventStream::send
+//! [`ChannelEvent`]: crate::ChannelEvent
+//! [`ChannelEvent::Connected`]: crate::ChannelEvent::Connected
+//! [`ChannelEvent::Readable`]: crate::ChannelEvent::Readable
+//! [`ChannelEvent::Writable`]: crate::ChannelEvent::Writable
+//! [`ChannelEvent::Accepted`]: crate::ChannelEvent::Accepted
+//! [`ChannelEvent::Exceptional`]: crate::ChannelEvent::Exceptional
+//! [`ChannelEvent::Eof`]: crate::ChannelEvent::Eof
+//! [`ChannelEvent::Error`]: crate::ChannelEvent::Error
+//! [`ChannelEvent::Closed`]: crate::ChannelEvent::Closed
+//! [`TcpStream`]: crate::TcpStream
 //! [`Chat`]: crate::chat::Chat
 //! [`Chat::collect_incoming_data`]: crate::chat::Chat::collect_incoming_data
 //! [`Chat::found_terminator`]: crate::chat::Chat::found_terminator

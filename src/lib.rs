@@ -24,6 +24,15 @@
 //! when its interest changes, so a pass is O(ready channels), not
 //! O(channels).
 //!
+//! The async face lives in the same map: a small executor of our own
+//! ([`Map::spawn`], [`Map::block_on`], [`JoinHandle`], [`RemoteHandle`]
+//! for other threads), async sockets ([`TcpListener`], [`TcpStream`],
+//! [`UdpSocket`], Unix sockets) with `futures`' `AsyncRead`/`AsyncWrite`,
+//! any channel as a [`Stream`](futures_core::Stream) of [`ChannelEvent`]s
+//! ([`Map::add_events`]), chat channels as a stream of frames
+//! ([`chat::ChatStream`]), and timers for both faces ([`sleep`],
+//! [`timeout`], [`interval`], [`Map::call_later`]).
+//!
 //! Where this crate deliberately differs from Python's asyncore (default
 //! `writable()`, error routing, half-close, fd reuse, accept exhaustion, ...)
 //! is listed in the [`guide`].
@@ -78,6 +87,78 @@
 //! assert_eq!(map.run(&RunOptions::new().count(100))?, Exit::Stopped);
 //! # Ok::<(), asyncore::Error>(())
 //! ```
+//!
+//! # Example: async style
+//!
+//! The same map runs `async fn` handlers: [`Map::spawn`] tasks, await
+//! [`TcpListener::accept`], read and write [`TcpStream`]s through
+//! `futures`' `AsyncRead`/`AsyncWrite`, and [`Map::block_on`] a future.
+//!
+//! ```
+//! use asyncore::{Map, TcpListener, TcpStream};
+//! use futures::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let map = Map::new()?;
+//! let reply = map.block_on(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let addr = listener.local_addr()?;
+//!     asyncore::spawn(async move {
+//!         let (mut stream, _) = listener.accept().await?;
+//!         let mut buf = [0u8; 64];
+//!         let n = stream.read(&mut buf).await?;
+//!         stream.write_all(&buf[..n].to_ascii_uppercase()).await?;
+//!         std::io::Result::Ok(())
+//!     })?;
+//!     let mut client = TcpStream::connect(addr).await?;
+//!     client.write_all(b"ping").await?;
+//!     let mut reply = [0u8; 4];
+//!     client.read_exact(&mut reply).await?;
+//!     std::io::Result::Ok(reply)
+//! })??;
+//! assert_eq!(&reply, b"PING");
+//! # Ok::<(), asyncore::Error>(())
+//! ```
+//!
+//! # Example: both styles in one map
+//!
+//! A callback-style listener hands each accepted socket to an async task;
+//! an async client talks to it, all in one loop.
+//!
+//! ```
+//! use asyncore::{Address, Ctx, Dispatcher, Map, Result, Socket, TcpStream};
+//! use futures::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! struct Handoff;
+//!
+//! impl Dispatcher for Handoff {
+//!     fn handle_accepted(&mut self, cx: &mut Ctx<'_>, socket: Socket, _: Address) -> Result<()> {
+//!         let mut stream = TcpStream::from_socket(cx.map(), socket)?;
+//!         cx.spawn(async move {
+//!             let mut line = Vec::new();
+//!             stream.read_to_end(&mut line).await?;
+//!             stream.write_all(&line).await?; // echo after the client's half-close
+//!             std::io::Result::Ok(())
+//!         });
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let map = Map::new()?;
+//! let listener = Socket::tcp_listen("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?.as_inet().unwrap();
+//! let listener = map.add(listener, Handoff)?;
+//! let echo = map.block_on(async {
+//!     let mut client = TcpStream::connect(addr).await?;
+//!     client.write_all(b"mixed").await?;
+//!     client.close().await?;
+//!     let mut echo = Vec::new();
+//!     client.read_to_end(&mut echo).await?;
+//!     std::io::Result::Ok(echo)
+//! })??;
+//! assert_eq!(echo, b"mixed");
+//! map.close(listener);
+//! # Ok::<(), asyncore::Error>(())
+//! ```
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -99,7 +180,7 @@ mod net;
 mod out_queue;
 #[allow(unsafe_code)]
 mod sys;
-mod time;
+pub mod time;
 mod timer;
 
 /// Compiles the README's examples as doctests, so they cannot go stale.
