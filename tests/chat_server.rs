@@ -5,161 +5,51 @@
 //! directory of this test. Every server is killed when its guard drops, and
 //! every socket read has a timeout.
 
+mod util;
+
 use std::collections::BTreeSet;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long any single blocking socket operation of a test may take.
-const IO_TIMEOUT: Duration = Duration::from_secs(15);
+use util::process::{self, IO_TIMEOUT};
 
 // ---------------------------------------------------------------------------
 // The server process
 // ---------------------------------------------------------------------------
 
-/// Returns the path of the `chat_server` example, building it on first use
-/// into the target directory and profile this test binary lives in.
+/// Returns the path of the `chat_server` example, building it on first use.
 fn binary() -> PathBuf {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BIN.get_or_init(|| build_example("chat_server")) {
-        Ok(path) => path.clone(),
-        Err(e) => panic!("cannot build the chat_server example: {e}"),
-    }
-}
-
-fn build_example(name: &str) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    // <target>/<profile>/deps/chat_server-* -> <target>/<profile>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("unexpected test binary location")?;
-    let target_dir = profile_dir.parent().ok_or("no target directory")?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev",
-        Some(other) => other,
-        None => return Err("unexpected profile directory".into()),
-    };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", name, "--profile", profile])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build failed: {status}"));
-    }
-    Ok(profile_dir.join("examples").join(name))
+    process::example(&["chat_server"], "chat_server")
 }
 
 /// A running `chat_server`, killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+struct Server(process::Server);
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(binary())
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start chat_server");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = stderr.clone();
-        let mut pipe = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            // Keep draining so the server never blocks on stdout.
-            for _ in lines {}
-        });
-        let mut server = Server {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            stderr,
-        };
-        let line = rx.recv_timeout(IO_TIMEOUT).unwrap_or_else(|e| {
-            panic!(
-                "chat_server printed no first line ({e}); stderr: {}",
-                server.stderr()
-            )
-        });
-        server.addr = line
-            .strip_prefix("chat_server: listening on ")
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-        server
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
+        let mut command = Command::new(binary());
+        command.args(["--addr", "127.0.0.1:0"]).args(extra);
+        Server(process::Server::start("chat_server", command, ""))
     }
 
     /// The server's resident memory, in bytes.
     fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/PID/status");
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().strip_suffix("kB"))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("VmRSS in /proc/PID/status");
-        kib * 1024
+        self.0.rss()
     }
 
     fn assert_alive(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!(
-                "chat_server exited with {status}; stderr: {}",
-                self.stderr()
-            );
-        }
+        self.0.assert_alive();
     }
 
     /// Connects a member and reads its welcome, so it is in the room when
     /// this returns.
     fn join(&self) -> Member {
-        let stream = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("cannot connect to chat_server at {}: {e}", self.addr));
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        let stream = self.0.connect();
         let mut member = Member {
             reader: BufReader::new(stream.try_clone().unwrap()),
             stream,

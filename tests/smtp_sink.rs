@@ -6,17 +6,18 @@
 //! directory of this test. Every server is killed when its guard drops, its
 //! mail directory removed, and every socket read has a timeout.
 
+mod util;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How long any single blocking socket operation of a test may take.
-const IO_TIMEOUT: Duration = Duration::from_secs(15);
+use util::process::{self, IO_TIMEOUT, Server, wait_until};
+
 /// The server's `--max-size` in these tests.
 const MAX_SIZE: usize = 10_000;
 
@@ -24,58 +25,25 @@ const MAX_SIZE: usize = 10_000;
 // The server process
 // ---------------------------------------------------------------------------
 
-/// Returns the path of the `smtp_sink` example, building it on first use
-/// into the target directory and profile this test binary lives in.
+/// Returns the path of the `smtp_sink` example, building it on first use.
 fn binary() -> PathBuf {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BIN.get_or_init(|| build_example("smtp_sink")) {
-        Ok(path) => path.clone(),
-        Err(e) => panic!("cannot build the smtp_sink example: {e}"),
-    }
+    process::example(&["smtp_sink"], "smtp_sink")
 }
 
-fn build_example(name: &str) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    // <target>/<profile>/deps/smtp_sink-* -> <target>/<profile>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("unexpected test binary location")?;
-    let target_dir = profile_dir.parent().ok_or("no target directory")?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev",
-        Some(other) => other,
-        None => return Err("unexpected profile directory".into()),
-    };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", name, "--profile", profile])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build failed: {status}"));
-    }
-    Ok(profile_dir.join("examples").join(name))
-}
-
-/// A running `smtp_sink` with its own mail directory; killed, and the
+/// A running `smtp_sink` with its own mail directory; killed, and then the
 /// directory removed, on drop.
 struct Sink {
-    child: Child,
-    addr: SocketAddr,
-    maildir: PathBuf,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    // Fields drop in this order: the server is gone before its directory.
+    server: Server,
+    maildir: MailDir,
 }
 
-impl Drop for Sink {
+/// A mail directory, removed with its contents on drop.
+struct MailDir(PathBuf);
+
+impl Drop for MailDir {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -88,67 +56,27 @@ impl Sink {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&maildir);
-        let mut child = Command::new(binary())
+        // Removed on drop even if the server fails to start.
+        let maildir = MailDir(maildir);
+        let mut command = Command::new(binary());
+        command
             .args(["--addr", "127.0.0.1:0", "--hostname", "sink.test"])
             .args(["--max-size", &MAX_SIZE.to_string()])
             .arg("--maildir")
-            .arg(&maildir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start smtp_sink");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = stderr.clone();
-        let mut pipe = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            // Keep draining so the server never blocks on stdout.
-            for _ in lines {}
-        });
-        let mut server = Sink {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
+            .arg(&maildir.0);
+        Sink {
+            server: Server::start("smtp_sink", command, ""),
             maildir,
-            stderr,
-        };
-        let line = rx.recv_timeout(IO_TIMEOUT).unwrap_or_else(|e| {
-            panic!(
-                "smtp_sink printed no first line ({e}); stderr: {}",
-                server.stderr()
-            )
-        });
-        server.addr = line
-            .strip_prefix("smtp_sink: listening on ")
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-        server
+        }
     }
 
     fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+        self.server.stderr()
     }
 
     /// Connects and reads the greeting.
     fn connect(&self) -> Client {
-        let stream = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("cannot connect to smtp_sink at {}: {e}", self.addr));
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        let stream = self.server.connect();
         let mut client = Client {
             reader: BufReader::new(stream.try_clone().unwrap()),
             stream,
@@ -161,7 +89,7 @@ impl Sink {
 
     /// The names of the stored messages, sorted.
     fn messages(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.maildir)
+        let mut names: Vec<String> = std::fs::read_dir(&self.maildir.0)
             .expect("read the mail directory")
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|name| name.ends_with(".eml") && !name.starts_with('.'))
@@ -172,20 +100,18 @@ impl Sink {
 
     /// Every file in the mail directory, temporary ones included.
     fn all_files(&self) -> Vec<String> {
-        std::fs::read_dir(&self.maildir)
+        std::fs::read_dir(&self.maildir.0)
             .expect("read the mail directory")
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect()
     }
 
     fn read_message(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.maildir.join(name)).expect("read a stored message")
+        std::fs::read(self.maildir.0.join(name)).expect("read a stored message")
     }
 
     fn assert_alive(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("smtp_sink exited with {status}; stderr: {}", self.stderr());
-        }
+        self.server.assert_alive();
     }
 }
 
@@ -310,20 +236,6 @@ fn assert_same(got: &[u8], want: &[u8]) {
         String::from_utf8_lossy(got),
         String::from_utf8_lossy(want)
     );
-}
-
-/// Polls `cond` every few milliseconds until it holds or `limit` passes.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -724,7 +636,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=15) as s:
 print("sent")
 "#;
     let out = Command::new("python3")
-        .args(["-c", script, &sink.addr.port().to_string()])
+        .args(["-c", script, &sink.server.addr().port().to_string()])
         .output()
         .expect("run python3");
     assert!(

@@ -53,6 +53,9 @@ impl Drop for RunningGuard<'_> {
             inner.running = false;
         }
         let _ = CURRENT.try_with(|c| c.borrow_mut().pop());
+        if !std::thread::panicking() {
+            self.0.settle_pending();
+        }
     }
 }
 

@@ -84,6 +84,7 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>) -> Result<()> {
     merge_split_events(&mut ready);
     for (key, readiness) in ready.drain(..) {
         dispatch(map, key, readiness);
+        map.settle_pending();
     }
     map.inner.borrow_mut().ready = ready;
     // Timers before tasks, so a task a timer wakes runs in this pass.
@@ -111,6 +112,7 @@ fn fire_timers(map: &Map) {
                 if catch_unwind(AssertUnwindSafe(|| f(map))).is_err() {
                     eprintln!("asyncore: a call_later callback panicked");
                 }
+                map.settle_pending();
             }
         }
     }

@@ -134,6 +134,7 @@ pub(crate) fn run_ready(map: &Map) {
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| posted(map))).is_err() {
             eprintln!("asyncore: a closure posted with RemoteHandle::call_soon panicked");
         }
+        map.settle_pending();
     }
     let mut batch = std::mem::take(&mut map.inner.borrow_mut().executor.batch);
     shared.take_queue(&mut batch);
@@ -153,6 +154,7 @@ pub(crate) fn run_ready(map: &Map) {
         } else {
             map.inner.borrow_mut().executor.put_back(key, Some(task));
         }
+        map.settle_pending();
     }
     map.inner.borrow_mut().executor.batch = batch;
 }

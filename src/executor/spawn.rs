@@ -86,7 +86,9 @@ impl Map {
         loop {
             if shared.main_woken.swap(false, Ordering::AcqRel) {
                 super::budget::reset();
-                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                let poll = future.as_mut().poll(&mut cx);
+                self.settle_pending();
+                if let Poll::Ready(output) = poll {
                     return Ok(output);
                 }
             }

@@ -108,6 +108,9 @@ pub(crate) struct Inner {
     pub(crate) running: bool,
     /// `stop` was called: `run` returns after the current pass.
     pub(crate) stop: bool,
+    /// Channels closed or at end of file through an operation from outside
+    /// their own hooks, to settle at the next safe point.
+    pub(crate) unsettled: Vec<ChannelId>,
 }
 
 /// One slot of the slab.
@@ -152,6 +155,7 @@ impl Map {
                 executor: Executor::new(shared),
                 running: false,
                 stop: false,
+                unsettled: Vec::new(),
             })),
         })
     }

@@ -11,6 +11,8 @@
 // only a subset of it, so every binary would warn about the rest.
 #![allow(dead_code)]
 
+pub(crate) mod process;
+
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
