@@ -1,43 +1,66 @@
-//! An echo server on the callback API, built to survive real traffic: it
-//! shows a listener handing connections to `Echo` channels, and what the
-//! loop does so that a handful of lines hold up under load:
+//! An echo server, written twice: once on the callback API (`--style
+//! callback`, the default) and once as async tasks (`--style async`). Both
+//! are built to survive real traffic and give the same guarantees:
 //!
-//! * thousands of concurrent clients, each costing a socket and a small
-//!   record in the map (one 16 KiB buffer on the stack serves every read;
-//!   there is no buffer per connection beyond unsent output);
-//! * a client that sends but never reads costs bounded memory: the output
-//!   queue's high watermark stops reading from it while 64 KiB of its echo
-//!   are unsent, and reading resumes below 16 KiB;
+//! * thousands of concurrent clients (the tests run 5 000);
+//! * a client that sends but never reads costs bounded memory;
 //! * a client that half-closes (shuts down its sending side) still gets
-//!   every byte back before the server closes (the default `handle_eof`
-//!   closes once the output queue is empty);
-//! * clients that reset are closed quietly;
-//! * out of file descriptors, the loop pauses accepting with back-off
-//!   instead of spinning, tells `handle_accept_error` (a note on stderr),
-//!   and accepts again once descriptors are free.
+//!   every byte back before the server closes;
+//! * clients that reset end only their own connection, quietly;
+//! * out of file descriptors (`EMFILE`, `ENFILE`), the server pauses
+//!   accepting with a back-off of 10 ms doubling to 1 s instead of spinning
+//!   or exiting, notes it on stderr (`accept failed`), and accepts again
+//!   once descriptors are free.
+//!
+//! **Callback style.** A listener hands each connection to an `Echo`
+//! channel. A connection costs a socket and a small record in the map: one
+//! 16 KiB buffer on the stack serves every read, and there is no buffer per
+//! connection beyond unsent output. The output queue's high watermark stops
+//! reading from a client while 64 KiB of its echo are unsent (reading
+//! resumes below 16 KiB); the default `handle_eof` closes once the queue is
+//! empty; the loop itself backs off accepting on `EMFILE`.
+//!
+//! **Async style.** An accept loop on an [`asyncore::TcpListener`] spawns
+//! one task per connection: read into a buffer, `write_all` it, repeat; at
+//! end of file, close. A task does not read while its write is pending, so
+//! a client that never reads stalls only its own task, and the kernel's
+//! socket buffers bound what it costs. The 4 KiB read buffer lives inside
+//! the task's future: the stream has no wait-until-readable without a
+//! buffer, so a task holds its own while it waits. Every connection, idle
+//! or not, costs that buffer plus the task and channel records, about
+//! 4.5 KiB of heap (measured with 5 000 idle connections), against about
+//! 0.25 KiB in the callback style. The accept loop does its own `EMFILE`
+//! back-off with [`asyncore::sleep`].
 //!
 //! Run it and talk to it:
 //!
 //! ```text
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:7000 --style callback
+//! cargo run --release --example echo_server -- --addr 127.0.0.1:7000 --style async
 //! nc 127.0.0.1 7000
 //! ```
 //!
 //! Options: `--addr HOST:PORT` (default `127.0.0.1:7000`; port 0 picks a free
-//! port), `--style callback` (`async` arrives with the async executor), and
-//! `--max-passes N` to return after `N` passes of the loop. The first line
-//! on stdout is `echo_server: listening on ADDR (style callback)`.
+//! port), `--style callback|async`, and `--max-passes N` to return after `N`
+//! passes of the loop. The first line on stdout is
+//! `echo_server: listening on ADDR (style STYLE)`.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use asyncore::{
     Address, Ctx, DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK, Dispatcher, Error, Exit, Map,
-    Result, RunOptions, Socket,
+    RemoteHandle, Result, RunOptions, Socket, TcpListener, TcpStream,
 };
+use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 const USAGE: &str =
     "usage: echo_server [--addr HOST:PORT] [--style callback|async] [--max-passes N]";
+
+// ---------------------------------------------------------------------------
+// Callback style
+// ---------------------------------------------------------------------------
 
 /// Stop reading a client once this much of its echo is unsent...
 const HIGH_WATERMARK: usize = DEFAULT_HIGH_WATERMARK;
@@ -97,18 +120,150 @@ impl Dispatcher for Echo {
     }
 }
 
+/// Adds the callback listener; the map's loop then serves with it.
+fn start_callback(map: &Map, listener: Socket) -> std::result::Result<(), String> {
+    map.add(listener, Listener)
+        .map(drop)
+        .map_err(|e| format!("cannot watch the listener: {e}"))
+}
+
+// ---------------------------------------------------------------------------
+// Async style
+// ---------------------------------------------------------------------------
+
+/// The read buffer of one connection's task. It lives in the task's
+/// future, so every connection, idle or not, holds one.
+const ASYNC_BUFFER: usize = 4 * 1024;
+/// The first pause after running out of descriptors...
+const BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// ...doubling up to this while the failures go on.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Spawns the accept loop; the map's loop runs it with the connections.
+fn start_async(map: &Map, listener: Socket) -> std::result::Result<(), String> {
+    let listener = TcpListener::from_socket(map, listener)
+        .map_err(|e| format!("cannot watch the listener: {e}"))?;
+    // A remote handle stops the loop without the task owning the map.
+    let remote = map.remote();
+    drop(map.spawn(accept_loop(listener, remote)));
+    Ok(())
+}
+
+/// Accepts connections forever, one echo task each; stops the loop if the
+/// listener fails.
+async fn accept_loop(listener: TcpListener, remote: RemoteHandle) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                backoff = BACKOFF_MIN;
+                // Echoes are small writes that should leave at once.
+                let _ = stream.set_nodelay(true);
+                // The handle is dropped: the task runs on by itself.
+                match asyncore::spawn(echo(stream)) {
+                    Ok(task) => drop(task),
+                    Err(e) => eprintln!("echo_server: dropping a new connection: {e}"),
+                }
+            }
+            // The connection went away before we took it.
+            Err(e) if transient_accept_error(&e) => {}
+            Err(e) if resource_accept_error(&e) => {
+                eprintln!("echo_server: accept failed ({e}); pausing accepts for {backoff:?}");
+                asyncore::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            // Anything else is about the listener: retrying could spin.
+            Err(e) => {
+                eprintln!("echo_server: the listener failed ({e}); stopping");
+                remote.stop();
+                return;
+            }
+        }
+    }
+}
+
+/// Whether an accept error is about one connection, not the listener.
+fn transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) || e.raw_os_error() == Some(libc::EPROTO)
+}
+
+/// Whether an accept error means no descriptors or buffers are left:
+/// accepting again at once would fail again.
+fn resource_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// One connection's task: echoes until end of file, then closes. Resets
+/// end it quietly; other errors are noted. Either way only this
+/// connection ends.
+async fn echo(stream: TcpStream) {
+    if let Err(e) = echo_until_eof(&stream).await {
+        let e = Error::from(e);
+        if !e.is_disconnect() {
+            let peer = stream.peer_addr().map(|a| a.to_string());
+            let peer = peer.as_deref().unwrap_or("a client");
+            eprintln!("echo_server: closing the connection of {peer}: {e}");
+        }
+    }
+    // Dropping the stream closes the socket.
+}
+
+/// Reads and writes back until the client shuts down its side. Not
+/// reading while a write is pending is the back-pressure: a client that
+/// never reads fills its socket buffers, then this task just waits.
+async fn echo_until_eof(mut stream: &TcpStream) -> io::Result<()> {
+    let mut buf = [0u8; ASYNC_BUFFER];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            // Half-close: everything read has been written back.
+            return stream.close().await;
+        }
+        stream.write_all(&buf[..n]).await?;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Command line and main
+// ---------------------------------------------------------------------------
+
+/// Which face of the crate serves.
+#[derive(Clone, Copy)]
+enum Style {
+    Callback,
+    Async,
+}
+
+impl Style {
+    fn name(self) -> &'static str {
+        match self {
+            Style::Callback => "callback",
+            Style::Async => "async",
+        }
+    }
+}
+
 /// Parsed command line.
 struct Args {
     addr: String,
+    style: Style,
     max_passes: Option<u64>,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
     let mut args = Args {
         addr: "127.0.0.1:7000".into(),
+        style: Style::Callback,
         max_passes: None,
     };
-    let mut style = String::from("callback");
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -123,7 +278,15 @@ fn parse_args() -> std::result::Result<Args, String> {
         };
         match name.as_str() {
             "--addr" => args.addr = value()?,
-            "--style" => style = value()?,
+            "--style" => {
+                args.style = match value()?.as_str() {
+                    "callback" => Style::Callback,
+                    "async" => Style::Async,
+                    other => {
+                        return Err(format!("unknown --style {other:?}; use callback or async"));
+                    }
+                }
+            }
             "--max-passes" => {
                 let v = value()?;
                 let n = v
@@ -134,14 +297,7 @@ fn parse_args() -> std::result::Result<Args, String> {
             _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
-    match style.as_str() {
-        "callback" => Ok(args),
-        "async" => Err(
-            "--style async arrives with the async executor (not built yet); use --style callback"
-                .into(),
-        ),
-        other => Err(format!("unknown --style {other:?}; use --style callback")),
-    }
+    Ok(args)
 }
 
 fn main() -> ExitCode {
@@ -172,12 +328,15 @@ fn serve(args: &Args) -> std::result::Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    map.add(listener, Listener)
-        .map_err(|e| format!("cannot watch the listener: {e}"))?;
+    match args.style {
+        Style::Callback => start_callback(&map, listener)?,
+        Style::Async => start_async(&map, listener)?,
+    }
 
     {
         let mut stdout = io::stdout().lock();
-        let _ = writeln!(stdout, "echo_server: listening on {local} (style callback)");
+        let style = args.style.name();
+        let _ = writeln!(stdout, "echo_server: listening on {local} (style {style})");
         if let Some(inet) = local.as_inet() {
             let _ = writeln!(
                 stdout,
@@ -189,6 +348,7 @@ fn serve(args: &Args) -> std::result::Result<(), String> {
         let _ = stdout.flush();
     }
 
+    // Both styles run in the same loop: channels and tasks alike.
     let mut options = RunOptions::new();
     if let Some(n) = args.max_passes {
         options = options.count(n);

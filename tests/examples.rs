@@ -6,266 +6,100 @@
 //! never runs a stale build). Every child process is killed when its guard
 //! drops, and every wait has a deadline.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+mod util;
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long any single blocking socket operation of a test may take.
-const IO_TIMEOUT: Duration = Duration::from_secs(15);
+use util::process::{self, IO_TIMEOUT, Server, fd_soft_limit, run_to_end, wait_until};
 
 // ---------------------------------------------------------------------------
-// Building and finding the examples
+// The examples
 // ---------------------------------------------------------------------------
 
-/// Returns the path of example `name`, building the examples on first use.
+/// Returns the path of example `name`; the first call builds the examples
+/// this binary runs.
 fn example(name: &str) -> PathBuf {
-    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = DIR.get_or_init(build_examples);
-    match dir {
-        Ok(dir) => dir.join(name),
-        Err(e) => panic!("cannot build the examples: {e}"),
-    }
+    process::example(&["http_client", "echo_server", "mixed"], name)
 }
 
-/// Builds the examples with the cargo that runs this test, into the target
-/// directory and profile this test binary lives in
-/// (`<target>/<profile>/deps/examples-*` -> `<target>/<profile>/examples/`).
-fn build_examples() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("unexpected test binary location")?;
-    let target_dir = profile_dir.parent().ok_or("no target directory")?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev",
-        Some(other) => other,
-        None => return Err("unexpected profile directory".into()),
-    };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", "http_client"])
-        .args(["--example", "echo_server", "--profile", profile])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build failed: {status}"));
-    }
-    Ok(profile_dir.join("examples"))
+/// The two faces `echo_server --style` serves with.
+#[derive(Clone, Copy, Debug)]
+enum Style {
+    Callback,
+    Async,
 }
 
-// ---------------------------------------------------------------------------
-// Processes
-// ---------------------------------------------------------------------------
-
-/// A child process that is killed and reaped when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Collects everything a pipe delivers, on a thread.
-fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let sink = out.clone();
-    thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+impl Style {
+    /// The `--style` value.
+    fn name(self) -> &'static str {
+        match self {
+            Style::Callback => "callback",
+            Style::Async => "async",
         }
-    });
-    out
-}
-
-/// Polls `cond` every few milliseconds until it holds or `limit` passes.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(5));
     }
 }
 
-/// What a finished process left behind.
-struct Finished {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-/// Runs `bin` with `args` to completion, killing it after `limit`.
-fn run_to_end(bin: &Path, args: &[&str], limit: Duration) -> Finished {
-    let child = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    let mut guard = Guard(child);
-    let read_all = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = pipe.read_to_end(&mut all);
-            all
-        })
-    };
-    let stdout = read_all(Box::new(guard.0.stdout.take().unwrap()));
-    let stderr = read_all(Box::new(guard.0.stderr.take().unwrap()));
-    let mut status = None;
-    let exited = wait_until(limit, || {
-        status = guard.0.try_wait().expect("try_wait");
-        status.is_some()
-    });
-    assert!(
-        exited,
-        "{} {args:?} still running after {limit:?}",
-        bin.display()
-    );
-    // The process is gone, so its pipes are closed and the readers end.
-    Finished {
-        status: status.unwrap(),
-        stdout: stdout.join().unwrap(),
-        stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
-    }
-}
-
-/// A running echo server.
-struct EchoServer {
-    guard: Guard,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl EchoServer {
-    /// Starts the echo server on a free port.
-    fn start() -> EchoServer {
-        EchoServer::spawn(Command::new(example("echo_server")))
-    }
-
-    /// Starts the echo server with at most `limit` open descriptors.
-    fn start_with_fd_limit(limit: u32) -> EchoServer {
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
-            .arg(example("echo_server"));
-        EchoServer::spawn(command)
-    }
-
-    fn spawn(mut command: Command) -> EchoServer {
-        let child = command
-            .args(["--addr", "127.0.0.1:0", "--style", "callback"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start echo_server");
-        let mut guard = Guard(child);
-        let stderr = collect(guard.0.stderr.take().unwrap());
-        let stdout = guard.0.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // Nobody listens any more; keep draining the pipe.
-                    continue;
+/// Defines one `#[test]` per style for each named function taking a
+/// [`Style`]: `callback::NAME` and `async_style::NAME`.
+macro_rules! for_both_styles {
+    ($($name:ident),* $(,)?) => {
+        mod callback {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::Style::Callback);
                 }
-            }
-        });
-        let line = rx.recv_timeout(IO_TIMEOUT).unwrap_or_else(|e| {
-            panic!(
-                "echo_server printed no first line ({e}); stderr: {}",
-                String::from_utf8_lossy(&stderr.lock().unwrap())
-            )
-        });
-        let addr = line
-            .strip_prefix("echo_server: listening on ")
-            .and_then(|rest| rest.strip_suffix(" (style callback)"))
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-        EchoServer {
-            guard,
-            addr,
-            stderr,
+            )*
         }
-    }
-
-    fn pid(&self) -> u32 {
-        self.guard.0.id()
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// Panics if the server has exited.
-    fn assert_alive(&mut self) {
-        if let Some(status) = self.guard.0.try_wait().expect("try_wait") {
-            panic!("echo_server exited ({status}); stderr: {}", self.stderr());
+        mod async_style {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::Style::Async);
+                }
+            )*
         }
-    }
+    };
+}
 
-    /// Connects a client with bounded reads and writes.
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("cannot connect to echo_server at {}: {e}", self.addr));
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream
-    }
+for_both_styles!(
+    echo_server_returns_after_max_passes,
+    echo_server_echoes_messages_on_one_connection,
+    echo_server_holds_5000_concurrent_clients,
+    echo_server_sends_everything_back_after_a_half_close,
+    echo_server_survives_peers_that_reset,
+    echo_server_bounds_memory_for_a_client_that_never_reads,
+    echo_server_keeps_serving_after_running_out_of_descriptors,
+);
 
-    /// The number of descriptors the server has open.
-    fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .expect("read /proc/PID/fd")
-            .count()
-    }
+/// Starts the echo server in `style` on a free port.
+fn echo_server(style: Style) -> Server {
+    start_echo_server(Command::new(example("echo_server")), style)
+}
 
-    /// Waits until the server is back to `fds` open descriptors: every
-    /// connection that ended was closed.
-    fn assert_fds_return_to(&self, fds: usize) {
-        let mut now = 0;
-        let back = wait_until(IO_TIMEOUT, || {
-            now = self.open_fds();
-            now == fds
-        });
-        assert!(back, "the server has {now} descriptors open, {fds} before");
-    }
+/// Starts the echo server in `style` with at most `limit` open descriptors.
+fn echo_server_with_fd_limit(style: Style, limit: u32) -> Server {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(example("echo_server"));
+    start_echo_server(command, style)
+}
 
-    /// The server's resident memory, in bytes.
-    fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/PID/status");
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().strip_suffix("kB"))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("VmRSS in /proc/PID/status");
-        kib * 1024
-    }
+fn start_echo_server(mut command: Command, style: Style) -> Server {
+    command.args(["--addr", "127.0.0.1:0", "--style", style.name()]);
+    Server::start(
+        "echo_server",
+        command,
+        &format!(" (style {})", style.name()),
+    )
 }
 
 /// Sends `message` and reads the same bytes back.
@@ -279,15 +113,6 @@ fn round_trip(stream: &mut TcpStream, message: &[u8]) {
 /// Bytes that are not all text: every byte value, in a long period.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
-}
-
-/// The soft limit on open files of this process (`None` if unlimited).
-fn fd_soft_limit() -> Option<u64> {
-    let out = Command::new("sh")
-        .args(["-c", "ulimit -n"])
-        .output()
-        .expect("sh -c 'ulimit -n'");
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 // ---------------------------------------------------------------------------
@@ -468,40 +293,42 @@ fn http_client_rejects_bad_urls_with_status_2() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn echo_server_refuses_the_async_style() {
-    let done = run_to_end(
-        &example("echo_server"),
-        &["--addr", "127.0.0.1:0", "--style", "async"],
-        Duration::from_secs(30),
-    );
-    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
-    assert!(
-        done.stderr.contains(
-            "--style async arrives with the async executor (not built yet); use --style callback"
-        ),
-        "stderr: {}",
-        done.stderr
-    );
+fn echo_server_rejects_an_unknown_style_with_status_2() {
+    for args in [&["--style", "threads"][..], &["--style"]] {
+        let mut argv = vec!["--addr", "127.0.0.1:0"];
+        argv.extend_from_slice(args);
+        let done = run_to_end(&example("echo_server"), &argv, Duration::from_secs(30));
+        assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
+        assert!(done.stderr.contains("usage:"), "{args:?}: {}", done.stderr);
+        assert!(done.stdout.is_empty(), "{args:?}");
+    }
 }
 
-#[test]
-fn echo_server_returns_after_max_passes() {
+fn echo_server_returns_after_max_passes(style: Style) {
     let done = run_to_end(
         &example("echo_server"),
-        &["--addr", "127.0.0.1:0", "--max-passes", "0"],
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--style",
+            style.name(),
+            "--max-passes",
+            "0",
+        ],
         Duration::from_secs(30),
     );
     assert!(done.status.success(), "{}: {}", done.status, done.stderr);
     let stdout = String::from_utf8_lossy(&done.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
     assert!(
-        stdout.starts_with("echo_server: listening on 127.0.0.1:"),
+        first.starts_with("echo_server: listening on 127.0.0.1:")
+            && first.ends_with(&format!(" (style {})", style.name())),
         "{stdout}"
     );
 }
 
-#[test]
-fn echo_server_echoes_messages_on_one_connection() {
-    let mut server = EchoServer::start();
+fn echo_server_echoes_messages_on_one_connection(style: Style) {
+    let mut server = echo_server(style);
     let mut client = server.connect();
     for message in [
         &b"hello\n"[..],
@@ -519,8 +346,7 @@ fn echo_server_echoes_messages_on_one_connection() {
     server.assert_alive();
 }
 
-#[test]
-fn echo_server_holds_5000_concurrent_clients() {
+fn echo_server_holds_5000_concurrent_clients(style: Style) {
     const CLIENTS: usize = 5000;
     match fd_soft_limit() {
         Some(limit) if limit < 11_000 => {
@@ -529,7 +355,7 @@ fn echo_server_holds_5000_concurrent_clients() {
         }
         _ => {}
     }
-    let mut server = EchoServer::start();
+    let mut server = echo_server(style);
     let fds = server.open_fds();
     let start = Instant::now();
     let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| server.connect()).collect();
@@ -545,7 +371,7 @@ fn echo_server_holds_5000_concurrent_clients() {
         assert_eq!(back, expected, "client {i}");
     }
     eprintln!(
-        "{CLIENTS} clients: connected in {connected:?}, all echoed in {:?}",
+        "{style:?}: {CLIENTS} clients: connected in {connected:?}, all echoed in {:?}",
         start.elapsed()
     );
     server.assert_alive();
@@ -555,10 +381,9 @@ fn echo_server_holds_5000_concurrent_clients() {
     server.assert_fds_return_to(fds);
 }
 
-#[test]
-fn echo_server_sends_everything_back_after_a_half_close() {
+fn echo_server_sends_everything_back_after_a_half_close(style: Style) {
     const LEN: usize = 2 * 1024 * 1024;
-    let server = EchoServer::start();
+    let server = echo_server(style);
     let fds = server.open_fds();
     let mut client = server.connect();
     let data = pattern(LEN);
@@ -580,9 +405,8 @@ fn echo_server_sends_everything_back_after_a_half_close() {
     server.assert_fds_return_to(fds);
 }
 
-#[test]
-fn echo_server_survives_peers_that_reset() {
-    let mut server = EchoServer::start();
+fn echo_server_survives_peers_that_reset(style: Style) {
+    let mut server = echo_server(style);
     let fds = server.open_fds();
     let reset = |stream: TcpStream| {
         socket2::SockRef::from(&stream)
@@ -622,11 +446,10 @@ fn echo_server_survives_peers_that_reset() {
     );
 }
 
-#[test]
-fn echo_server_bounds_memory_for_a_client_that_never_reads() {
+fn echo_server_bounds_memory_for_a_client_that_never_reads(style: Style) {
     const FLOOD: usize = 50 * 1024 * 1024;
     const CHUNK: usize = 64 * 1024;
-    let mut server = EchoServer::start();
+    let mut server = echo_server(style);
     let fds = server.open_fds();
     let mut other = server.connect();
     round_trip(&mut other, b"warm up\n");
@@ -669,7 +492,7 @@ fn echo_server_bounds_memory_for_a_client_that_never_reads() {
     let (flooder, written) = flooding.join().unwrap();
     let rss_after = server.rss();
     eprintln!(
-        "flooder wrote {} KiB before blocking; {trips} echoes meanwhile, slowest {slowest:?}; \
+        "{style:?}: flooder wrote {} KiB before blocking; {trips} echoes meanwhile, slowest {slowest:?}; \
          RSS {} KiB -> {} KiB",
         written / 1024,
         rss_before / 1024,
@@ -690,11 +513,10 @@ fn echo_server_bounds_memory_for_a_client_that_never_reads() {
     server.assert_fds_return_to(fds);
 }
 
-#[test]
-fn echo_server_keeps_serving_after_running_out_of_descriptors() {
+fn echo_server_keeps_serving_after_running_out_of_descriptors(style: Style) {
     const CLIENTS: usize = 100;
     const CLOSED: usize = 60;
-    let mut server = EchoServer::start_with_fd_limit(64);
+    let mut server = echo_server_with_fd_limit(style, 64);
     // The first ~55 are accepted; the rest wait in the listen backlog.
     let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| server.connect()).collect();
     let message = |i: usize| format!("client {i}\n").into_bytes();
@@ -721,9 +543,31 @@ fn echo_server_keeps_serving_after_running_out_of_descriptors() {
         assert_eq!(back, expected);
     }
     eprintln!(
-        "the last {} clients were echoed {:?} after the first {CLOSED} left",
+        "{style:?}: the last {} clients were echoed {:?} after the first {CLOSED} left",
         CLIENTS - CLOSED,
         start.elapsed()
     );
     server.assert_alive();
+}
+
+// ---------------------------------------------------------------------------
+// mixed
+// ---------------------------------------------------------------------------
+
+#[test]
+fn mixed_checks_callback_and_async_sides_and_exits_0() {
+    let done = run_to_end(&example("mixed"), &[], Duration::from_secs(30));
+    assert!(done.status.success(), "{}: {}", done.status, done.stderr);
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    let mut lines = stdout.lines();
+    let summary = lines.next().unwrap_or_default();
+    assert!(
+        summary.starts_with(
+            "mixed: ok: 1000 echoes to 20 async clients, 10 chat messages between alice and \
+             bob, 10 replies from a handed-off async task in "
+        ),
+        "stdout: {stdout}"
+    );
+    assert_eq!(lines.next(), None, "stdout: {stdout}");
+    assert!(done.stderr.is_empty(), "stderr: {}", done.stderr);
 }
