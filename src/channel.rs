@@ -36,6 +36,9 @@ pub(crate) struct Waiters {
     pub(crate) write: Option<std::task::Waker>,
     /// What the poller should watch.
     pub(crate) armed: Interest,
+    /// Readiness reported since a task last found the socket would block;
+    /// what `readable()`/`writable()` wait for.
+    pub(crate) ready: Interest,
 }
 
 /// One channel in a map.

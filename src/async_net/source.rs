@@ -60,6 +60,28 @@ impl Map {
         channel.reg.set_interest(armed)
     }
 
+    fn waiters(&self, id: ChannelId, f: impl FnOnce(&mut Waiters) -> bool) -> io::Result<bool> {
+        let mut inner = self.inner.borrow_mut();
+        let channel = inner.get_mut(id).ok_or_else(|| gone(id))?;
+        match &mut channel.driver {
+            Driver::Async(waiters) => Ok(f(waiters)),
+            Driver::Callback(_) => Err(io::Error::other("not an async channel")),
+        }
+    }
+
+    /// Takes the readiness reported for `dir`.
+    pub(crate) fn take_ready(&self, id: ChannelId, dir: Direction) -> io::Result<bool> {
+        self.waiters(id, |w| match dir {
+            Direction::Read => std::mem::take(&mut w.ready.read),
+            Direction::Write => std::mem::take(&mut w.ready.write),
+        })
+    }
+
+    /// Forgets the readiness reported for `dir` (an operation would block).
+    pub(crate) fn clear_ready(&self, id: ChannelId, dir: Direction) {
+        let _ = self.take_ready(id, dir);
+    }
+
     /// Removes an async channel (its socket closes), waking any waiter so
     /// it sees the channel gone.
     pub(crate) fn remove_async(&self, id: ChannelId) {
@@ -82,6 +104,8 @@ pub(crate) fn wake_waiters(map: &Map, id: ChannelId, readable: bool, writable: b
         let Some(channel) = inner.get_mut(id) else { return };
         let Driver::Async(waiters) = &mut channel.driver else { return };
         let mut armed = waiters.armed;
+        waiters.ready.read |= readable;
+        waiters.ready.write |= writable;
         let mut woken = [None, None];
         if readable && armed.read {
             woken[0] = waiters.read.take();
@@ -150,6 +174,7 @@ impl Source {
         let map = self.map()?;
         match map.async_io(self.id, op) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                map.clear_ready(self.id, dir);
                 map.wait_ready(self.id, dir, cx.waker())?;
                 Poll::Pending
             }
@@ -159,6 +184,29 @@ impl Source {
             }
             result => Poll::Ready(result),
         }
+    }
+
+    /// Completes once the poller reported `dir` readiness since an
+    /// operation last found the socket would block (it may be spurious: the
+    /// next operation can still would-block).
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<()>> {
+        let map = self.map()?;
+        if map.take_ready(self.id, dir)? {
+            return Poll::Ready(Ok(()));
+        }
+        map.wait_ready(self.id, dir, cx.waker())?;
+        Poll::Pending
+    }
+
+    /// Runs `op` once, without waiting; a would-block clears the readiness
+    /// `poll_ready` reports.
+    pub(crate) fn try_io<T>(&self, dir: Direction, op: impl FnOnce(&Io) -> io::Result<T>) -> io::Result<T> {
+        let map = self.map()?;
+        let result = map.async_io(self.id, op);
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            map.clear_ready(self.id, dir);
+        }
+        result
     }
 
     /// Runs `op` on the socket once, without waiting.

@@ -103,4 +103,65 @@ macro_rules! impl_stream_io {
     };
 }
 
+/// Adds `readable`, `writable`, `try_read` and `try_write` to `$t`.
+macro_rules! impl_stream_readiness {
+    ($t:ty) => {
+        impl $t {
+            /// Waits until the stream is readable (or at end of file, or in
+            /// error), without holding a buffer: an idle connection's task
+            /// then costs only its state. Readiness can be spurious, so
+            /// follow it with [`try_read`](Self::try_read) and wait again on
+            /// would-block.
+            ///
+            /// # Errors
+            ///
+            /// The stream's channel is gone (its map was dropped).
+            pub async fn readable(&self) -> std::io::Result<()> {
+                std::future::poll_fn(|cx| {
+                    self.source
+                        .poll_ready(cx, $crate::async_net::source::Direction::Read)
+                })
+                .await
+            }
+
+            /// Waits until the stream is writable; see
+            /// [`readable`](Self::readable).
+            ///
+            /// # Errors
+            ///
+            /// The stream's channel is gone.
+            pub async fn writable(&self) -> std::io::Result<()> {
+                std::future::poll_fn(|cx| {
+                    self.source
+                        .poll_ready(cx, $crate::async_net::source::Direction::Write)
+                })
+                .await
+            }
+
+            /// Reads what is there without waiting: `Ok(0)` is end of file,
+            /// [`WouldBlock`](std::io::ErrorKind::WouldBlock) means nothing
+            /// is there yet.
+            ///
+            /// # Errors
+            ///
+            /// Would-block and socket errors.
+            pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.source
+                    .try_io($crate::async_net::source::Direction::Read, |io| io.read(buf))
+            }
+
+            /// Writes what the socket takes without waiting.
+            ///
+            /// # Errors
+            ///
+            /// Would-block and socket errors.
+            pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                self.source
+                    .try_io($crate::async_net::source::Direction::Write, |io| io.write(buf))
+            }
+        }
+    };
+}
+
 pub(crate) use impl_stream_io;
+pub(crate) use impl_stream_readiness;

@@ -5,7 +5,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 
 use super::source::{Direction, Source};
-use super::stream_io::impl_stream_io;
+use super::stream_io::{impl_stream_io, impl_stream_readiness};
 use crate::map::Map;
 use crate::net::{Address, Socket, SocketKind, SocketState};
 
@@ -139,6 +139,7 @@ pub struct TcpStream {
 }
 
 impl_stream_io!(TcpStream);
+impl_stream_readiness!(TcpStream);
 
 impl TcpStream {
     /// Connects to `addr` (the first address it resolves to; resolution

@@ -6,7 +6,7 @@ use std::net::Shutdown;
 use std::path::Path;
 
 use super::source::{Direction, Source};
-use super::stream_io::impl_stream_io;
+use super::stream_io::{impl_stream_io, impl_stream_readiness};
 use crate::map::Map;
 use crate::net::{Address, Socket, SocketKind, SocketState};
 
@@ -51,6 +51,27 @@ impl UnixListener {
 
 /// An async Unix stream in a map, with `futures_io::AsyncRead` and
 /// `AsyncWrite`, also on `&UnixStream`.
+///
+/// # Examples
+///
+/// Waiting for input without holding a buffer, then reading what is there:
+///
+/// ```
+/// use asyncore::UnixStream;
+///
+/// let map = asyncore::Map::new()?;
+/// map.block_on(async {
+///     let (a, b) = UnixStream::pair()?;
+///     b.try_write(b"x")?;
+///     a.readable().await?;
+///     let mut buf = [0u8; 8];
+///     assert_eq!(a.try_read(&mut buf)?, 1);
+///     let again = a.try_read(&mut buf).unwrap_err();
+///     assert_eq!(again.kind(), std::io::ErrorKind::WouldBlock);
+///     Ok::<(), std::io::Error>(())
+/// })??;
+/// # Ok::<(), asyncore::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct UnixStream {
     /// The stream's channel.
@@ -58,6 +79,7 @@ pub struct UnixStream {
 }
 
 impl_stream_io!(UnixStream);
+impl_stream_readiness!(UnixStream);
 
 impl UnixStream {
     /// Connects to the socket at `path`.
