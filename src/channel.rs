@@ -30,10 +30,10 @@ pub(crate) enum Driver {
 /// no `epoll_ctl` at all.
 #[derive(Debug, Default)]
 pub(crate) struct Waiters {
-    /// The task waiting to read (or accept).
-    pub(crate) read: Option<std::task::Waker>,
-    /// The task waiting to write (or for a connect to finish).
-    pub(crate) write: Option<std::task::Waker>,
+    /// The tasks waiting to read (or accept); usually one.
+    pub(crate) read: Vec<std::task::Waker>,
+    /// The tasks waiting to write (or for a connect to finish).
+    pub(crate) write: Vec<std::task::Waker>,
     /// What the poller should watch.
     pub(crate) armed: Interest,
     /// Readiness reported since a task last found the socket would block;
@@ -82,7 +82,12 @@ impl std::fmt::Debug for Channel {
 }
 
 impl Channel {
-    pub(crate) fn new(reg: Registration<Io>, kind: SocketKind, state: SocketState, driver: Driver) -> Channel {
+    pub(crate) fn new(
+        reg: Registration<Io>,
+        kind: SocketKind,
+        state: SocketState,
+        driver: Driver,
+    ) -> Channel {
         Channel {
             reg,
             kind,

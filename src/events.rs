@@ -106,12 +106,16 @@ impl Dispatcher for EventDriver {
     }
 
     fn handle_accepted(&mut self, _cx: &mut Ctx<'_>, socket: Socket, peer: Address) -> Result<()> {
-        self.0.borrow_mut().push(ChannelEvent::Accepted(socket, peer));
+        self.0
+            .borrow_mut()
+            .push(ChannelEvent::Accepted(socket, peer));
         Ok(())
     }
 
     fn handle_accept_error(&mut self, _cx: &mut Ctx<'_>, error: io::Error) -> Result<()> {
-        self.0.borrow_mut().push(ChannelEvent::Error(Error::Io(error)));
+        self.0
+            .borrow_mut()
+            .push(ChannelEvent::Error(Error::Io(error)));
         Ok(())
     }
 
@@ -204,7 +208,9 @@ pub struct EventStream {
 
 impl fmt::Debug for EventStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventStream").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("EventStream")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

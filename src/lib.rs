@@ -192,10 +192,10 @@ pub use async_net::{TcpListener, TcpStream, UdpSocket};
 #[cfg(unix)]
 pub use async_net::{UnixDatagram, UnixListener, UnixStream};
 pub use ctx::Ctx;
-pub use events::{ChannelEvent, EventStream};
 pub use dispatcher::Dispatcher;
 pub use error::{Error, Result};
 pub use event_loop::{DEFAULT_TIMEOUT, Exit, RunOptions};
+pub use events::{ChannelEvent, EventStream};
 pub use executor::{JoinHandle, RemoteHandle, block_on, spawn};
 pub use map::{ChannelId, Map, close_all, default_map, run};
 pub use net::{Address, Socket, SocketKind};

@@ -6,8 +6,8 @@ use std::task::{Context, Poll, Waker};
 
 use crate::channel::{Driver, Waiters};
 use crate::error::Error;
-use crate::executor::budget;
 use crate::event_loop::current_map;
+use crate::executor::budget;
 use crate::map::{ChannelId, Map, WeakMap};
 use crate::net::{Io, Socket};
 use crate::sys::Interest;
@@ -34,7 +34,11 @@ impl Map {
     }
 
     /// Runs `f` on an async channel's socket.
-    pub(crate) fn async_io<T>(&self, id: ChannelId, f: impl FnOnce(&Io) -> io::Result<T>) -> io::Result<T> {
+    pub(crate) fn async_io<T>(
+        &self,
+        id: ChannelId,
+        f: impl FnOnce(&Io) -> io::Result<T>,
+    ) -> io::Result<T> {
         let inner = self.inner.borrow();
         let channel = inner.get(id).ok_or_else(|| gone(id))?;
         f(channel.reg.get())
@@ -42,19 +46,37 @@ impl Map {
 
     /// Stores `waker` as the channel's waiter for `dir` and arms that
     /// interest (a system call only if it was not armed).
-    pub(crate) fn wait_ready(&self, id: ChannelId, dir: Direction, waker: &Waker) -> io::Result<()> {
+    pub(crate) fn wait_ready(
+        &self,
+        id: ChannelId,
+        dir: Direction,
+        waker: &Waker,
+    ) -> io::Result<()> {
         let mut inner = self.inner.borrow_mut();
         let channel = inner.get_mut(id).ok_or_else(|| gone(id))?;
         let Driver::Async(waiters) = &mut channel.driver else {
             return Err(io::Error::other("not an async channel"));
         };
         let (slot, armed) = match dir {
-            Direction::Read => (&mut waiters.read, Interest { read: true, ..waiters.armed }),
-            Direction::Write => (&mut waiters.write, Interest { write: true, ..waiters.armed }),
+            Direction::Read => (
+                &mut waiters.read,
+                Interest {
+                    read: true,
+                    ..waiters.armed
+                },
+            ),
+            Direction::Write => (
+                &mut waiters.write,
+                Interest {
+                    write: true,
+                    ..waiters.armed
+                },
+            ),
         };
-        match slot {
-            Some(old) => old.clone_from(waker),
-            None => *slot = Some(waker.clone()),
+        // Several tasks may wait on one socket (an `Rc<UdpSocket>` shared
+        // by two tasks): keep one waker per task.
+        if !slot.iter().any(|w| w.will_wake(waker)) {
+            slot.push(waker.clone());
         }
         waiters.armed = armed;
         channel.reg.set_interest(armed)
@@ -88,7 +110,7 @@ impl Map {
         let removed = self.inner.borrow_mut().remove(id);
         if let Some(mut channel) = removed {
             if let Driver::Async(waiters) = &mut channel.driver {
-                for waker in [waiters.read.take(), waiters.write.take()].into_iter().flatten() {
+                for waker in waiters.read.drain(..).chain(waiters.write.drain(..)) {
                     waker.wake();
                 }
             }
@@ -101,26 +123,30 @@ impl Map {
 pub(crate) fn wake_waiters(map: &Map, id: ChannelId, readable: bool, writable: bool) {
     let woken = {
         let mut inner = map.inner.borrow_mut();
-        let Some(channel) = inner.get_mut(id) else { return };
-        let Driver::Async(waiters) = &mut channel.driver else { return };
+        let Some(channel) = inner.get_mut(id) else {
+            return;
+        };
+        let Driver::Async(waiters) = &mut channel.driver else {
+            return;
+        };
         let mut armed = waiters.armed;
         waiters.ready.read |= readable;
         waiters.ready.write |= writable;
-        let mut woken = [None, None];
+        let mut woken = Vec::new();
         if readable && armed.read {
-            woken[0] = waiters.read.take();
-            armed.read = woken[0].is_some();
+            armed.read = !waiters.read.is_empty();
+            woken.append(&mut waiters.read);
         }
         if writable && armed.write {
-            woken[1] = waiters.write.take();
-            armed.write = woken[1].is_some();
+            armed.write = !waiters.write.is_empty();
+            woken.append(&mut waiters.write);
         }
         waiters.armed = armed;
         // Also re-arms a oneshot registration (backends without level mode).
         let _ = channel.reg.set_interest(armed);
         woken
     };
-    for waker in woken.into_iter().flatten() {
+    for waker in woken {
         waker.wake();
     }
 }
@@ -200,7 +226,11 @@ impl Source {
 
     /// Runs `op` once, without waiting; a would-block clears the readiness
     /// `poll_ready` reports.
-    pub(crate) fn try_io<T>(&self, dir: Direction, op: impl FnOnce(&Io) -> io::Result<T>) -> io::Result<T> {
+    pub(crate) fn try_io<T>(
+        &self,
+        dir: Direction,
+        op: impl FnOnce(&Io) -> io::Result<T>,
+    ) -> io::Result<T> {
         let map = self.map()?;
         let result = map.async_io(self.id, op);
         if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
@@ -222,7 +252,9 @@ impl Source {
             }
             match io.peer_addr() {
                 Ok(_) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(io::ErrorKind::WouldBlock.into()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
                 Err(e) => Err(e),
             }
         })

@@ -23,7 +23,9 @@ macro_rules! impl_stream_io {
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 self.source
-                    .poll_io(cx, $crate::async_net::source::Direction::Read, |io| io.read(buf))
+                    .poll_io(cx, $crate::async_net::source::Direction::Read, |io| {
+                        io.read(buf)
+                    })
             }
         }
 
@@ -41,7 +43,11 @@ macro_rules! impl_stream_io {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                futures_io::AsyncWrite::poll_write_vectored(std::pin::Pin::new(&mut &*self), cx, bufs)
+                futures_io::AsyncWrite::poll_write_vectored(
+                    std::pin::Pin::new(&mut &*self),
+                    cx,
+                    bufs,
+                )
             }
 
             fn poll_flush(
@@ -66,7 +72,9 @@ macro_rules! impl_stream_io {
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 self.source
-                    .poll_io(cx, $crate::async_net::source::Direction::Write, |io| io.write(buf))
+                    .poll_io(cx, $crate::async_net::source::Direction::Write, |io| {
+                        io.write(buf)
+                    })
             }
 
             fn poll_write_vectored(
@@ -74,9 +82,10 @@ macro_rules! impl_stream_io {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.source.poll_io(cx, $crate::async_net::source::Direction::Write, |io| {
-                    io.write_vectored(bufs)
-                })
+                self.source
+                    .poll_io(cx, $crate::async_net::source::Direction::Write, |io| {
+                        io.write_vectored(bufs)
+                    })
             }
 
             /// Writes are not buffered: nothing to flush.
@@ -93,7 +102,9 @@ macro_rules! impl_stream_io {
                 self: std::pin::Pin<&mut Self>,
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                let result = self.source.with_io(|io| io.shutdown(std::net::Shutdown::Write));
+                let result = self
+                    .source
+                    .with_io(|io| io.shutdown(std::net::Shutdown::Write));
                 std::task::Poll::Ready(match result {
                     Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(()),
                     other => other,
@@ -147,7 +158,9 @@ macro_rules! impl_stream_readiness {
             /// Would-block and socket errors.
             pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.source
-                    .try_io($crate::async_net::source::Direction::Read, |io| io.read(buf))
+                    .try_io($crate::async_net::source::Direction::Read, |io| {
+                        io.read(buf)
+                    })
             }
 
             /// Writes what the socket takes without waiting.
@@ -157,7 +170,9 @@ macro_rules! impl_stream_readiness {
             /// Would-block and socket errors.
             pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
                 self.source
-                    .try_io($crate::async_net::source::Direction::Write, |io| io.write(buf))
+                    .try_io($crate::async_net::source::Direction::Write, |io| {
+                        io.write(buf)
+                    })
             }
         }
     };

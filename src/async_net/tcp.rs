@@ -61,7 +61,10 @@ impl TcpListener {
     /// The socket is not a listener, or the poller refused it.
     pub fn from_socket(map: &Map, socket: Socket) -> io::Result<TcpListener> {
         if socket.kind() != SocketKind::Listener {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a listening socket"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a listening socket",
+            ));
         }
         Ok(TcpListener {
             source: Source::in_map(map, socket)?,
@@ -165,7 +168,10 @@ impl TcpStream {
     /// The socket is not a stream, or the poller refused it.
     pub fn from_socket(map: &Map, socket: Socket) -> io::Result<TcpStream> {
         if socket.kind() != SocketKind::Stream {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a stream socket"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a stream socket",
+            ));
         }
         Ok(TcpStream {
             source: Source::in_map(map, socket)?,

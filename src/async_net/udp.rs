@@ -34,7 +34,11 @@ impl UdpSocket {
     /// `sendto(2)` errors other than would-block.
     pub async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
         let addr = Address::Inet(addr);
-        poll_fn(|cx| self.source.poll_io(cx, Direction::Write, |io| io.send_to(buf, &addr))).await
+        poll_fn(|cx| {
+            self.source
+                .poll_io(cx, Direction::Write, |io| io.send_to(buf, &addr))
+        })
+        .await
     }
 
     /// Receives a datagram, returning its length and sender.
@@ -43,7 +47,11 @@ impl UdpSocket {
     ///
     /// `recvfrom(2)` errors other than would-block.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let (n, addr) = poll_fn(|cx| self.source.poll_io(cx, Direction::Read, |io| io.recv_from(buf))).await?;
+        let (n, addr) = poll_fn(|cx| {
+            self.source
+                .poll_io(cx, Direction::Read, |io| io.recv_from(buf))
+        })
+        .await?;
         let addr = addr
             .as_inet()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an internet address"))?;

@@ -120,7 +120,10 @@ impl UnixStream {
     /// The socket is not a stream, or the poller refused it.
     pub fn from_socket(map: &Map, socket: Socket) -> io::Result<UnixStream> {
         if socket.kind() != SocketKind::Stream {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a stream socket"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a stream socket",
+            ));
         }
         Ok(UnixStream {
             source: Source::in_map(map, socket)?,
@@ -174,7 +177,11 @@ impl UnixDatagram {
     /// `sendto(2)` errors other than would-block.
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let addr = Address::from(path.as_ref());
-        poll_fn(|cx| self.source.poll_io(cx, Direction::Write, |io| io.send_to(buf, &addr))).await
+        poll_fn(|cx| {
+            self.source
+                .poll_io(cx, Direction::Write, |io| io.send_to(buf, &addr))
+        })
+        .await
     }
 
     /// Receives a datagram, returning its length and sender.
@@ -183,6 +190,10 @@ impl UnixDatagram {
     ///
     /// `recvfrom(2)` errors other than would-block.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, Address)> {
-        poll_fn(|cx| self.source.poll_io(cx, Direction::Read, |io| io.recv_from(buf))).await
+        poll_fn(|cx| {
+            self.source
+                .poll_io(cx, Direction::Read, |io| io.recv_from(buf))
+        })
+        .await
     }
 }

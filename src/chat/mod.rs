@@ -22,6 +22,6 @@ mod terminator;
 pub use channel::{Chat, ChatChannel, ChatCtx, DEFAULT_IN_BUFFER_SIZE, DEFAULT_OUT_BUFFER_SIZE};
 pub use fifo::{Fifo, Sink};
 pub use producer::{Producer, ReaderProducer, SimpleProducer};
-pub use stream::{ChatStream, Frame};
 pub use splitter::{DEFAULT_MAX_RECORD_LEN, Piece, Splitter};
+pub use stream::{ChatStream, Frame};
 pub use terminator::{Terminator, find_prefix_at_end};

@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::splitter::{Piece, Splitter};
 use super::Terminator;
+use super::splitter::{Piece, Splitter};
 use crate::async_net::{Direction, Source};
 use crate::error::{Error, Result};
 use crate::map::Map;
@@ -145,7 +145,9 @@ impl ChatStream {
     ///
     /// `shutdown(2)` errors.
     pub fn close_write(&self) -> Result<()> {
-        Ok(self.source.with_io(|io| io.shutdown(std::net::Shutdown::Write))?)
+        Ok(self
+            .source
+            .with_io(|io| io.shutdown(std::net::Shutdown::Write))?)
     }
 
     /// Waits for a whole record: the data up to the next terminator.
@@ -174,7 +176,10 @@ impl ChatStream {
     /// Reads more input into the splitter.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let mut buf = [0u8; READ_SIZE];
-        let n = match self.source.poll_io(cx, Direction::Read, |io| io.read(&mut buf)) {
+        let n = match self
+            .source
+            .poll_io(cx, Direction::Read, |io| io.read(&mut buf))
+        {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) if crate::error::is_disconnect(&e) => 0,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
@@ -200,7 +205,9 @@ impl Stream for ChatStream {
             }
             match this.splitter.next_piece(&mut this.terminator) {
                 Err(e) => return Poll::Ready(Some(Err(e))),
-                Ok(Some(Piece::Data(data))) => return Poll::Ready(Some(Ok(Frame::Data(data.to_vec())))),
+                Ok(Some(Piece::Data(data))) => {
+                    return Poll::Ready(Some(Ok(Frame::Data(data.to_vec()))));
+                }
                 Ok(Some(Piece::Terminator)) => return Poll::Ready(Some(Ok(Frame::Terminator))),
                 Ok(None) => {}
             }

@@ -36,7 +36,12 @@ pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
         }
         if let Driver::Async(_) = channel.driver {
             drop(inner);
-            return wake_waiters(map, id, ready.readable || ready.err, ready.writable || ready.err);
+            return wake_waiters(
+                map,
+                id,
+                ready.readable || ready.err,
+                ready.writable || ready.err,
+            );
         }
         (id, channel.reg.interest(), channel.state)
     };

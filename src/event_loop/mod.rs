@@ -40,6 +40,12 @@ impl<'a> RunningGuard<'a> {
             }
             inner.running = true;
             inner.stop = false;
+            // A stop asked while no loop ran is forgotten, as for `Map::stop`.
+            inner
+                .executor
+                .shared
+                .stop
+                .store(false, std::sync::atomic::Ordering::Release);
         }
         CURRENT.with(|c| c.borrow_mut().push(map.clone()));
         Ok(RunningGuard(map))

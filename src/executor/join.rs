@@ -34,6 +34,10 @@ impl<T> JoinState<T> {
         }
     }
 
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
     pub(crate) fn set_task_waker(&mut self, waker: &Waker) {
         match &mut self.task {
             Some(w) => w.clone_from(waker),
@@ -54,7 +58,8 @@ impl<T> JoinState<T> {
 /// [`Error::Panicked`](crate::Error::Panicked) if it panicked.
 ///
 /// Dropping the handle detaches the task: it runs on. [`JoinHandle::cancel`]
-/// stops it before its next poll.
+/// stops it before its next poll. A task dropped unfinished (its map was
+/// dropped, say) resolves to [`Error::Cancelled`](crate::Error::Cancelled).
 ///
 /// # Examples
 ///

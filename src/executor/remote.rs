@@ -54,7 +54,9 @@ impl RemoteHandle {
 
     /// Makes the running loop return
     /// [`Exit::Stopped`](crate::Exit::Stopped) after its current pass, as
-    /// [`Map::stop`] does on the loop thread.
+    /// [`Map::stop`] does on the loop thread. A stop asked while no `run`
+    /// is in progress is forgotten when the next one starts; `block_on`
+    /// ignores stops (it returns when its future completes).
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.notify();

@@ -19,13 +19,41 @@ pin_project! {
     pub(crate) struct TaskFuture<F: Future> {
         #[pin]
         future: F,
-        state: Rc<RefCell<JoinState<F::Output>>>,
+        state: Finisher<F::Output>,
+    }
+}
+
+/// The task's side of the shared state: if the task is dropped before it
+/// finished (its map dropped, `close_all`, cancelled), the handle resolves
+/// to `Error::Cancelled` instead of waiting forever.
+pub(crate) struct Finisher<T>(Rc<RefCell<JoinState<T>>>);
+
+impl<T> std::ops::Deref for Finisher<T> {
+    type Target = Rc<RefCell<JoinState<T>>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<T> Drop for Finisher<T> {
+    fn drop(&mut self) {
+        // `try_`: the handle may be borrowed if it is polled by the very
+        // code dropping this task; never panic in drop.
+        if let Ok(mut state) = self.0.try_borrow_mut() {
+            if !state.is_done() {
+                state.finish(Err(crate::Error::Cancelled));
+            }
+        }
     }
 }
 
 impl<F: Future> TaskFuture<F> {
     pub(crate) fn new(future: F, state: Rc<RefCell<JoinState<F::Output>>>) -> Self {
-        TaskFuture { future, state }
+        TaskFuture {
+            future,
+            state: Finisher(state),
+        }
     }
 }
 

@@ -66,7 +66,7 @@ impl Map {
     /// # Ok::<(), asyncore::Error>(())
     /// ```
     pub fn call_later(&self, delay: Duration, f: impl FnOnce(&Map) + 'static) -> TimerHandle {
-        self.call_at(Instant::now() + delay, f)
+        self.call_at(super::after(Instant::now(), delay), f)
     }
 
     /// Calls `f` with the map at `deadline`; see [`Map::call_later`].

@@ -46,7 +46,9 @@ impl Map {
         let had = channel.idle.is_some();
         channel.idle = timeout.map(|t| (t, now));
         if let (Some(t), false) = (timeout, had) {
-            inner.timers.schedule(now + t, TimerAction::IdleCheck(id));
+            inner
+                .timers
+                .schedule(super::after(now, t), TimerAction::IdleCheck(id));
         }
         Ok(())
     }
@@ -56,9 +58,13 @@ impl Map {
     pub(crate) fn check_idle(&self, id: ChannelId, now: Instant) {
         {
             let mut inner = self.inner.borrow_mut();
-            let Some(channel) = inner.get_mut(id) else { return };
-            let Some((timeout, last)) = channel.idle else { return };
-            let due = last + timeout;
+            let Some(channel) = inner.get_mut(id) else {
+                return;
+            };
+            let Some((timeout, last)) = channel.idle else {
+                return;
+            };
+            let due = super::after(last, timeout);
             if due > now {
                 inner.timers.schedule(due, TimerAction::IdleCheck(id));
                 return;

@@ -29,7 +29,7 @@ pub struct Interval {
 pub fn interval(period: Duration) -> Interval {
     assert!(!period.is_zero(), "interval: the period must not be zero");
     Interval {
-        sleep: sleep_until(Instant::now() + period),
+        sleep: sleep_until(super::after(Instant::now(), period)),
         period,
     }
 }
@@ -47,7 +47,13 @@ impl Interval {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
                 let now = Instant::now();
-                let next = (deadline + self.period).max(now);
+                let on_time = super::after(deadline, self.period);
+                // A late tick restarts the schedule instead of bursting.
+                let next = if now >= on_time {
+                    super::after(now, self.period)
+                } else {
+                    on_time
+                };
                 self.sleep.reset(next);
                 Poll::Ready(deadline)
             }

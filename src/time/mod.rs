@@ -17,6 +17,15 @@ mod sleep;
 mod timeout;
 
 pub use call::TimerHandle;
+
+use std::time::{Duration, Instant};
+
+/// `start + duration`, saturating at about thirty years from `start`
+/// instead of overflowing (`Duration::MAX` means "never", in effect).
+pub(crate) fn after(start: Instant, duration: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    start.checked_add(duration.min(FAR)).unwrap_or(start)
+}
 pub use interval::{Interval, interval};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Timeout, timeout};

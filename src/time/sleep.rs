@@ -34,7 +34,7 @@ pub struct Sleep {
 /// # Ok::<(), asyncore::Error>(())
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(Instant::now() + duration)
+    sleep_until(super::after(Instant::now(), duration))
 }
 
 /// Returns a future that completes at `deadline`.
