@@ -105,12 +105,14 @@ impl Fifo {
         self.refill(sink, mark)
     }
 
-    /// Refuses output once a close mark is queued: it would never be sent.
+    /// Refuses output once a close is asked for, whether its mark still
+    /// waits in the fifo or already reached the sink: it would never be
+    /// sent.
     fn check_open(&self, sink: &impl Sink) -> Result<()> {
-        match self.items.back() {
-            Some(Item::Close) => Err(sink.closing_error()),
-            _ => Ok(()),
+        if matches!(self.items.back(), Some(Item::Close)) || sink.is_closing() {
+            return Err(sink.closing_error());
         }
+        Ok(())
     }
 
     /// Closes the sink once everything queued so far is sent.
