@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::event_loop::current_map;
 use crate::executor::budget;
 use crate::map::{ChannelId, Map, WeakMap};
-use crate::net::{Io, Socket};
+use crate::net::{Io, Socket, SocketKind, SocketState};
 use crate::sys::Interest;
 
 /// Which readiness a task waits for.
@@ -174,6 +174,31 @@ impl Source {
             map: WeakMap::new(map),
             id,
         })
+    }
+
+    /// Adds `socket` to `map`, refusing a socket of another kind.
+    pub(crate) fn of_kind(map: &Map, socket: Socket, kind: SocketKind) -> io::Result<Source> {
+        if socket.kind() != kind {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "expected a {kind:?} socket, got a {:?} socket",
+                    socket.kind()
+                ),
+            ));
+        }
+        Source::in_map(map, socket)
+    }
+
+    /// Accepts a connection on a listening source: the connection's own
+    /// source (in the same map) and the peer's address.
+    pub(crate) async fn accept(&self) -> io::Result<(Source, socket2::SockAddr)> {
+        let (socket, addr) = std::future::poll_fn(|cx| {
+            self.poll_io(cx, Direction::Read, |io| io.socket("accept")?.accept())
+        })
+        .await?;
+        let socket = Socket::from_socket2(socket, SocketState::Connected, SocketKind::Stream)?;
+        Ok((Source::in_map(&self.map()?, socket)?, addr))
     }
 
     pub(crate) fn map(&self) -> io::Result<Map> {

@@ -4,10 +4,10 @@ use std::future::poll_fn;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 
-use super::source::{Direction, Source};
+use super::source::Source;
 use super::stream_io::{impl_stream_io, impl_stream_readiness};
 use crate::map::Map;
-use crate::net::{Address, Socket, SocketKind, SocketState};
+use crate::net::{Address, Socket, SocketKind};
 
 fn inet(addr: Address) -> io::Result<SocketAddr> {
     addr.as_inet()
@@ -60,14 +60,8 @@ impl TcpListener {
     ///
     /// The socket is not a listener, or the poller refused it.
     pub fn from_socket(map: &Map, socket: Socket) -> io::Result<TcpListener> {
-        if socket.kind() != SocketKind::Listener {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a listening socket",
-            ));
-        }
         Ok(TcpListener {
-            source: Source::in_map(map, socket)?,
+            source: Source::of_kind(map, socket, SocketKind::Listener)?,
         })
     }
 
@@ -78,19 +72,11 @@ impl TcpListener {
     /// Accept errors other than would-block (e.g. `EMFILE`: the caller
     /// decides whether to back off).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (socket, addr) = poll_fn(|cx| {
-            self.source
-                .poll_io(cx, Direction::Read, |io| io.socket("accept")?.accept())
-        })
-        .await?;
-        let socket = Socket::from_socket2(socket, SocketState::Connected, SocketKind::Stream)?;
-        let stream = TcpStream {
-            source: Source::in_map(&self.source.map()?, socket)?,
-        };
+        let (source, addr) = self.source.accept().await?;
         let addr = addr
             .as_socket()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an internet address"))?;
-        Ok((stream, addr))
+        Ok((TcpStream { source }, addr))
     }
 
     /// Returns the local address.
@@ -167,14 +153,8 @@ impl TcpStream {
     ///
     /// The socket is not a stream, or the poller refused it.
     pub fn from_socket(map: &Map, socket: Socket) -> io::Result<TcpStream> {
-        if socket.kind() != SocketKind::Stream {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a stream socket",
-            ));
-        }
         Ok(TcpStream {
-            source: Source::in_map(map, socket)?,
+            source: Source::of_kind(map, socket, SocketKind::Stream)?,
         })
     }
 

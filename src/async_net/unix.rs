@@ -8,7 +8,7 @@ use std::path::Path;
 use super::source::{Direction, Source};
 use super::stream_io::{impl_stream_io, impl_stream_readiness};
 use crate::map::Map;
-use crate::net::{Address, Socket, SocketKind, SocketState};
+use crate::net::{Address, Socket, SocketKind};
 
 /// An async Unix stream listener in a map.
 #[derive(Debug)]
@@ -36,16 +36,8 @@ impl UnixListener {
     ///
     /// Accept errors other than would-block.
     pub async fn accept(&self) -> io::Result<(UnixStream, Address)> {
-        let (socket, addr) = poll_fn(|cx| {
-            self.source
-                .poll_io(cx, Direction::Read, |io| io.socket("accept")?.accept())
-        })
-        .await?;
-        let socket = Socket::from_socket2(socket, SocketState::Connected, SocketKind::Stream)?;
-        let stream = UnixStream {
-            source: Source::in_map(&self.source.map()?, socket)?,
-        };
-        Ok((stream, Address::from_sockaddr(&addr)))
+        let (source, addr) = self.source.accept().await?;
+        Ok((UnixStream { source }, Address::from_sockaddr(&addr)))
     }
 }
 
@@ -119,14 +111,8 @@ impl UnixStream {
     ///
     /// The socket is not a stream, or the poller refused it.
     pub fn from_socket(map: &Map, socket: Socket) -> io::Result<UnixStream> {
-        if socket.kind() != SocketKind::Stream {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a stream socket",
-            ));
-        }
         Ok(UnixStream {
-            source: Source::in_map(map, socket)?,
+            source: Source::of_kind(map, socket, SocketKind::Stream)?,
         })
     }
 
