@@ -7,7 +7,7 @@
 //! wake-up check at or after its deadline. The wait itself has nanosecond
 //! resolution on Linux (a timerfd in `polling`), and the kernel adds its
 //! timer slack, typically 50 µs; a busy loop adds the time of the pass
-//! that was running. Deadlines use [`Instant`](std::time::Instant), so
+//! that was running. Deadlines use [`Instant`], so
 //! wall-clock changes do not move them.
 
 mod call;
