@@ -252,6 +252,9 @@ impl EventStream {
             let mut s = self.state.borrow_mut();
             s.want_read = read;
             s.want_write = write;
+            // Readiness already reported but not taken is dropped too.
+            s.readable &= read;
+            s.writable &= write;
         }
         if let Ok(map) = self.map() {
             map.refresh(self.id);

@@ -27,9 +27,10 @@ pub enum Frame {
     Data(Vec<u8>),
     /// The end of a record (`found_terminator`).
     Terminator,
-    /// The peer closed: the input held back undecoded (a partial
-    /// terminator, an unterminated record), if any. The stream ends after
-    /// it.
+    /// The peer closed: the input held back undecoded (the start of a
+    /// terminator that never completed), possibly empty; an unterminated
+    /// record's data has already come as [`Frame::Data`]. The stream ends
+    /// after it.
     EndOfStream(Vec<u8>),
 }
 

@@ -157,6 +157,11 @@ fn accept_ready(session: &mut Session<'_>) {
                 }) {
                     return;
                 }
+                // The listener may have had enough for now (a bounded queue
+                // of its own): its interest can change with each connection.
+                if !session.ask("readable", |d| d.readable()) {
+                    return;
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if transient_accept_error(&e) => continue,
