@@ -7,7 +7,6 @@
 mod util;
 
 use std::cell::Cell;
-use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -20,64 +19,11 @@ use asyncore::{
     Address, Error, Exit, Map, RunOptions, Socket, TcpListener, TcpStream, UdpSocket, UnixDatagram,
     UnixListener, UnixStream,
 };
-use futures::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use futures::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use futures::{StreamExt, TryStreamExt};
 
+use util::async_util::{DropGuard, echo_round_trip, serve_echo, within};
 use util::{PEER_TIMEOUT, TempDir, ipv6_available, payload, refused_addr};
-
-/// The bound on every `block_on` in this file.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs `future` on `map`, failing the test if it takes longer than
-/// [`LIMIT`] or the loop fails.
-#[track_caller]
-fn within<F: Future>(map: &Map, future: F) -> F::Output {
-    map.block_on(asyncore::timeout(LIMIT, future))
-        .expect("block_on failed")
-        .expect("timed out")
-}
-
-/// Sets its flag when dropped: shows that a task's future was dropped.
-struct DropGuard(Rc<Cell<bool>>);
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        self.0.set(true);
-    }
-}
-
-/// Echoes a stream until end of file with `futures::io::copy` on a split
-/// `&stream`, then half-closes; returns the byte count.
-async fn serve_echo<S>(stream: S) -> io::Result<u64>
-where
-    for<'a> &'a S: AsyncRead + AsyncWrite,
-{
-    let (mut reader, mut writer) = (&stream, &stream);
-    let n = futures::io::copy(&mut reader, &mut writer).await?;
-    writer.close().await?;
-    Ok(n)
-}
-
-/// Writes `data` then half-closes, while reading the echo to end of file.
-async fn echo_round_trip<S>(stream: &S, data: &[u8]) -> io::Result<Vec<u8>>
-where
-    for<'a> &'a S: AsyncRead + AsyncWrite,
-{
-    let (mut reader, mut writer) = (stream, stream);
-    let write = async move {
-        writer.write_all(data).await?;
-        writer.flush().await?;
-        writer.close().await
-    };
-    let read = async move {
-        let mut echo = Vec::new();
-        reader.read_to_end(&mut echo).await?;
-        Ok::<_, io::Error>(echo)
-    };
-    let (written, echo) = futures::join!(write, read);
-    written?;
-    echo
-}
 
 // ---------------------------------------------------------------------------
 // Echo over TCP v4/v6 and Unix

@@ -9,14 +9,11 @@
 mod util;
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::Poll;
-use std::time::Duration;
 
 use asyncore::chat::{
     Chat, ChatChannel, ChatCtx, ChatStream, DEFAULT_MAX_RECORD_LEN, Frame, Terminator,
@@ -25,38 +22,11 @@ use asyncore::{Ctx, Dispatcher, Error, Map, Result, Socket};
 use futures::StreamExt;
 use socket2::SockRef;
 
+use util::async_util::{within, yield_to_loop};
 use util::{
     EventLog, Family, PASS, StdStream, linger_zero, one_pass, payload, run_for, run_until,
     std_tcp_pair, tcp_pair, unix_pair,
 };
-
-/// The bound on every `block_on` in this file.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs `future` on `map`, failing the test if it takes longer than
-/// [`LIMIT`] or the loop fails.
-#[track_caller]
-fn within<F: Future>(map: &Map, future: F) -> F::Output {
-    map.block_on(asyncore::timeout(LIMIT, future))
-        .expect("block_on failed")
-        .expect("timed out")
-}
-
-/// Returns `Pending` once after waking itself: the loop runs a pass (with no
-/// wait) before the task goes on.
-async fn yield_to_loop() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await;
-}
 
 /// Lets the loop run a few passes.
 async fn let_loop_run() {

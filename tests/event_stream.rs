@@ -10,12 +10,10 @@
 
 mod util;
 
-use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::pin::pin;
-use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,38 +23,11 @@ use asyncore::{
 use futures::{FutureExt, StreamExt};
 use socket2::SockRef;
 
+use util::async_util::{within, yield_to_loop};
 use util::{
     EventLog, Family, PASS, StdStream, linger_zero, one_pass, payload, refused_addr, run_for,
     run_until, tcp_pair, unix_pair,
 };
-
-/// The bound on every `block_on` in this file.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs `future` on `map`, failing the test if it takes longer than
-/// [`LIMIT`] or the loop fails.
-#[track_caller]
-fn within<F: Future>(map: &Map, future: F) -> F::Output {
-    map.block_on(asyncore::timeout(LIMIT, future))
-        .expect("block_on failed")
-        .expect("timed out")
-}
-
-/// Returns `Pending` once after waking itself: the loop runs a pass (with no
-/// wait) before the task goes on.
-async fn yield_to_loop() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await;
-}
 
 /// A short name for an event, for assertions and messages.
 fn label(event: &ChannelEvent) -> String {

@@ -23,47 +23,8 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
+use util::async_util::{DropGuard, Echo, LIMIT, within, yield_to_loop};
 use util::{DEADLINE, drain_nonblocking, run_until};
-
-/// The bound on every `block_on` in this file.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs `future` on `map`, failing the test if it takes longer than
-/// [`LIMIT`] or the loop fails.
-#[track_caller]
-fn within<F: Future>(map: &Map, future: F) -> F::Output {
-    map.block_on(asyncore::timeout(LIMIT, future))
-        .expect("block_on failed")
-        .expect("timed out")
-}
-
-/// Sets its flag when dropped: shows that a task's future was dropped.
-struct DropGuard(Rc<Cell<bool>>);
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        self.0.set(true);
-    }
-}
-
-/// Returns `Pending` once after waking itself (a yield to the loop).
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-fn yield_now() -> YieldNow {
-    YieldNow(false)
-}
 
 /// Never completes and never wakes itself; counts its polls and keeps the
 /// latest waker so a test can wake it by hand.
@@ -78,17 +39,6 @@ impl Future for Idle {
         self.polls.set(self.polls.get() + 1);
         *self.waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
-    }
-}
-
-/// Echoes what it reads (callback style).
-struct Echo;
-
-impl Dispatcher for Echo {
-    fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
-        let mut buf = [0u8; 4096];
-        let n = cx.recv(&mut buf)?;
-        cx.push(&buf[..n])
     }
 }
 
@@ -185,7 +135,7 @@ fn a_panicking_task_yields_panicked_and_the_loop_goes_on() {
     let map = Map::new().unwrap();
     let mut peer = echo_channel(&map);
     let panicking = map.spawn(async {
-        yield_now().await;
+        yield_to_loop().await;
         panic!("task boom {}", 7);
     });
     let odd_payload = map.spawn(async {
@@ -193,7 +143,7 @@ fn a_panicking_task_yields_panicked_and_the_loop_goes_on() {
     });
     let survivor = map.spawn(async {
         asyncore::sleep(Duration::from_millis(5)).await;
-        yield_now().await;
+        yield_to_loop().await;
         "survived"
     });
     let (panicked, odd, survived) = within(&map, async {
@@ -320,7 +270,7 @@ fn dropping_the_join_handle_detaches_the_task() {
     let flag = done.clone();
     drop(map.spawn(async move {
         asyncore::sleep(Duration::from_millis(5)).await;
-        yield_now().await;
+        yield_to_loop().await;
         flag.set(true);
     }));
     assert_eq!(map.tasks(), 1, "a detached task stays in the map");
@@ -470,7 +420,7 @@ fn a_self_waking_task_cannot_starve_other_tasks_or_channels() {
     let (s, n) = (stop.clone(), spins.clone());
     let spinner = map.spawn(async move {
         while !s.get() && n.get() < CAP {
-            yield_now().await;
+            yield_to_loop().await;
             n.set(n.get() + 1);
         }
     });

@@ -8,7 +8,6 @@
 mod util;
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::rc::Rc;
@@ -21,69 +20,15 @@ use asyncore::{
 use futures::FutureExt;
 use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::io::{AsyncReadExt, AsyncWriteExt};
 
+use util::async_util::{Echo, echo_round_trip, serve_echo, within};
 use util::{TempDir, drain_nonblocking, payload, run_until};
-
-/// The bound on every `block_on` in this file.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs `future` on `map`, failing the test if it takes longer than
-/// [`LIMIT`] or the loop fails.
-#[track_caller]
-fn within<F: Future>(map: &Map, future: F) -> F::Output {
-    map.block_on(asyncore::timeout(LIMIT, future))
-        .expect("block_on failed")
-        .expect("timed out")
-}
-
-/// Echoes a stream until end of file, then half-closes; returns the count.
-async fn serve_echo<S>(stream: S) -> io::Result<u64>
-where
-    for<'a> &'a S: AsyncRead + AsyncWrite,
-{
-    let (mut reader, mut writer) = (&stream, &stream);
-    let n = futures::io::copy(&mut reader, &mut writer).await?;
-    writer.close().await?;
-    Ok(n)
-}
-
-/// Writes `data` then half-closes, while reading the echo to end of file.
-async fn echo_round_trip<S>(stream: &S, data: &[u8]) -> io::Result<Vec<u8>>
-where
-    for<'a> &'a S: AsyncRead + AsyncWrite,
-{
-    let (mut reader, mut writer) = (stream, stream);
-    let write = async move {
-        writer.write_all(data).await?;
-        writer.close().await
-    };
-    let read = async move {
-        let mut echo = Vec::new();
-        reader.read_to_end(&mut echo).await?;
-        Ok::<_, io::Error>(echo)
-    };
-    let (written, echo) = futures::join!(write, read);
-    written?;
-    echo
-}
 
 /// Waits (in the loop) until `map` has no task left.
 async fn tasks_drained(map: &Map) {
     while map.tasks() > 0 {
         asyncore::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-/// A callback-style echo channel; the default `handle_eof` flushes and
-/// closes.
-struct Echo;
-
-impl Dispatcher for Echo {
-    fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
-        let mut buf = [0u8; 16 * 1024];
-        let n = cx.recv(&mut buf)?;
-        cx.push(&buf[..n])
     }
 }
 

@@ -21,19 +21,8 @@ use asyncore::{Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket, Ti
 use futures::FutureExt;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
+use util::async_util::{LIMIT, within, yield_to_loop};
 use util::run_until;
-
-/// The bound on every `block_on` in this file.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs `future` on `map`, failing the test if it takes longer than
-/// [`LIMIT`] or the loop fails.
-#[track_caller]
-fn within<F: Future>(map: &Map, future: F) -> F::Output {
-    map.block_on(asyncore::timeout(LIMIT, future))
-        .expect("block_on failed")
-        .expect("timed out")
-}
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -46,21 +35,6 @@ impl Future for CountPolls {
     type Output = ();
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
         self.0.set(self.0.get() + 1);
-        Poll::Pending
-    }
-}
-
-/// Returns `Pending` once after waking itself.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
         Poll::Pending
     }
 }
@@ -374,7 +348,7 @@ fn timeout_with_a_completed_future_drops_its_sleep() {
         // The future yields once, so the timeout's sleep is polled (its
         // timer set); then the future completes and the Timeout is dropped.
         let out = asyncore::timeout(ms(20), async {
-            YieldOnce(false).await;
+            yield_to_loop().await;
             5
         })
         .await;

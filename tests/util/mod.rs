@@ -11,6 +11,7 @@
 // only a subset of it, so every binary would warn about the rest.
 #![allow(dead_code)]
 
+pub(crate) mod async_util;
 pub(crate) mod process;
 
 use std::cell::RefCell;
