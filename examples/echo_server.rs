@@ -162,40 +162,24 @@ async fn accept_loop(listener: TcpListener, remote: RemoteHandle) {
                     Err(e) => eprintln!("echo_server: dropping a new connection: {e}"),
                 }
             }
-            // The connection went away before we took it.
-            Err(e) if transient_accept_error(&e) => {}
-            Err(e) if resource_accept_error(&e) => {
+            // Connections that went away before they were taken are
+            // skipped by `accept` itself; what is left is about the
+            // listener or the process.
+            Err(e) => {
+                let e = Error::from(e);
+                if !e.is_resource_exhausted() {
+                    // Anything but running out of descriptors: retrying
+                    // could spin.
+                    eprintln!("echo_server: the listener failed ({e}); stopping");
+                    remote.stop();
+                    return;
+                }
                 eprintln!("echo_server: accept failed ({e}); pausing accepts for {backoff:?}");
                 asyncore::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
-            // Anything else is about the listener: retrying could spin.
-            Err(e) => {
-                eprintln!("echo_server: the listener failed ({e}); stopping");
-                remote.stop();
-                return;
-            }
         }
     }
-}
-
-/// Whether an accept error is about one connection, not the listener.
-fn transient_accept_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    ) || e.raw_os_error() == Some(libc::EPROTO)
-}
-
-/// Whether an accept error means no descriptors or buffers are left:
-/// accepting again at once would fail again.
-fn resource_accept_error(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 /// One connection's task: echoes until end of file, then closes. Resets

@@ -112,6 +112,15 @@ impl Error {
         matches!(self, Error::Panicked { .. })
     }
 
+    /// Returns `true` for an I/O error that means the process or system is
+    /// out of descriptors or buffers (`EMFILE`, `ENFILE`, `ENOBUFS`,
+    /// `ENOMEM`): retrying at once would fail again, so back off (the
+    /// callback loop pauses a listener by itself; an async accept loop
+    /// should sleep before accepting again).
+    pub fn is_resource_exhausted(&self) -> bool {
+        matches!(self, Error::Io(e) if is_resource_exhausted(e))
+    }
+
     /// Returns `true` if a chat record exceeded its maximum length.
     pub fn is_record_too_long(&self) -> bool {
         matches!(self, Error::RecordTooLong { .. })
@@ -156,6 +165,25 @@ pub(crate) fn is_disconnect(e: &io::Error) -> bool {
     false
 }
 
+/// See [`Error::is_resource_exhausted`].
+pub(crate) fn is_resource_exhausted(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Whether an accept error is about the one connection (it went away
+/// before it was taken) rather than the listener: skip it and go on.
+pub(crate) fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) || e.raw_os_error() == Some(libc::EPROTO)
+}
+
 /// Turns a caught panic payload into an [`Error::Panicked`].
 pub(crate) fn panic_error(callback: &'static str, payload: Box<dyn std::any::Any + Send>) -> Error {
     let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
@@ -181,6 +209,20 @@ mod tests {
         #[cfg(unix)]
         assert!(is_disconnect(&io::Error::from_raw_os_error(
             libc::ESHUTDOWN
+        )));
+    }
+
+    #[test]
+    fn accept_error_classes() {
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(Error::Io(io::Error::from_raw_os_error(libc::EMFILE)).is_resource_exhausted());
+        assert!(is_resource_exhausted(&emfile));
+        assert!(!is_transient_accept_error(&emfile));
+        let aborted = io::Error::from(io::ErrorKind::ConnectionAborted);
+        assert!(is_transient_accept_error(&aborted));
+        assert!(!Error::Io(aborted).is_resource_exhausted());
+        assert!(is_transient_accept_error(&io::Error::from_raw_os_error(
+            libc::EPROTO
         )));
     }
 

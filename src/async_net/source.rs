@@ -5,7 +5,7 @@ use std::io;
 use std::task::{Context, Poll, Waker};
 
 use crate::channel::{Driver, Waiters};
-use crate::error::Error;
+use crate::error::{Error, is_transient_accept_error};
 use crate::event_loop::current_map;
 use crate::executor::budget;
 use crate::map::{ChannelId, Map, WeakMap};
@@ -192,9 +192,16 @@ impl Source {
 
     /// Accepts a connection on a listening source: the connection's own
     /// source (in the same map) and the peer's address.
+    /// Connections that went away before they were taken are skipped, as
+    /// the callback loop does.
     pub(crate) async fn accept(&self) -> io::Result<(Source, socket2::SockAddr)> {
         let (socket, addr) = std::future::poll_fn(|cx| {
-            self.poll_io(cx, Direction::Read, |io| io.socket("accept")?.accept())
+            loop {
+                match self.poll_io(cx, Direction::Read, |io| io.socket("accept")?.accept()) {
+                    Poll::Ready(Err(e)) if is_transient_accept_error(&e) => continue,
+                    other => return other,
+                }
+            }
         })
         .await?;
         let socket = Socket::from_socket2(socket, SocketState::Connected, SocketKind::Stream)?;

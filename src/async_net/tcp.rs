@@ -69,8 +69,10 @@ impl TcpListener {
     ///
     /// # Errors
     ///
-    /// Accept errors other than would-block (e.g. `EMFILE`: the caller
-    /// decides whether to back off).
+    /// Accept errors other than would-block; connections aborted before
+    /// they were taken are skipped. On `EMFILE` and the like
+    /// ([`Error::is_resource_exhausted`](crate::Error::is_resource_exhausted))
+    /// the caller should back off before accepting again.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (source, addr) = self.source.accept().await?;
         let addr = addr

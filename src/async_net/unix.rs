@@ -34,7 +34,10 @@ impl UnixListener {
     ///
     /// # Errors
     ///
-    /// Accept errors other than would-block.
+    /// Accept errors other than would-block; connections aborted before
+    /// they were taken are skipped. On `EMFILE` and the like
+    /// ([`Error::is_resource_exhausted`](crate::Error::is_resource_exhausted))
+    /// the caller should back off before accepting again.
     pub async fn accept(&self) -> io::Result<(UnixStream, Address)> {
         let (source, addr) = self.source.accept().await?;
         Ok((UnixStream { source }, Address::from_sockaddr(&addr)))

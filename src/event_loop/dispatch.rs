@@ -8,7 +8,7 @@ use super::pass::Readiness;
 use super::session::Session;
 use crate::async_net::wake_waiters;
 use crate::channel::{ACCEPT_BACKOFF_MAX, Driver};
-use crate::error::Error;
+use crate::error::{Error, is_resource_exhausted, is_transient_accept_error};
 use crate::map::Map;
 use crate::net::SocketState;
 use crate::timer::TimerAction;
@@ -125,26 +125,6 @@ fn write_ready(session: &mut Session<'_>) -> bool {
     !session.closing()
 }
 
-/// Whether an accept error is about this one connection (it went away
-/// before we took it) rather than about the listener.
-fn transient_accept_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    ) || e.raw_os_error() == Some(libc::EPROTO)
-}
-
-/// Whether an accept error means the process or system is out of
-/// descriptors or buffers: retrying at once would spin.
-fn resource_accept_error(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
-}
-
 /// Accepts pending connections up to the budget, handing each to
 /// `handle_accepted`; on resource exhaustion pauses the listener.
 fn accept_ready(session: &mut Session<'_>) {
@@ -164,8 +144,8 @@ fn accept_ready(session: &mut Session<'_>) {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if transient_accept_error(&e) => continue,
-            Err(e) if resource_accept_error(&e) => {
+            Err(e) if is_transient_accept_error(&e) => continue,
+            Err(e) if is_resource_exhausted(&e) => {
                 pause_accepting(session);
                 session.call("handle_accept_error", move |d, cx| {
                     d.handle_accept_error(cx, e)
