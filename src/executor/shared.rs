@@ -30,6 +30,16 @@ pub(crate) struct Shared {
     loop_thread: ThreadId,
 }
 
+thread_local! {
+    /// This thread's id, read once: `thread::current()` clones an `Arc` on
+    /// every call, and a wake asks for it each time.
+    static THREAD_ID: ThreadId = thread::current().id();
+}
+
+fn current_thread_id() -> ThreadId {
+    THREAD_ID.with(|id| *id)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave the data half-updated
     // (push and take only), so a poisoned lock is still usable.
@@ -46,14 +56,14 @@ impl Shared {
             main_woken: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             poller,
-            loop_thread: thread::current().id(),
+            loop_thread: current_thread_id(),
         }
     }
 
     /// Interrupts the loop's wait, unless called on the loop thread (which
     /// is not waiting, since it is running this code).
     pub(crate) fn notify(&self) {
-        if thread::current().id() != self.loop_thread {
+        if current_thread_id() != self.loop_thread {
             // An error means the poller is gone, and with it the loop.
             let _ = self.poller.notify();
         }
