@@ -24,11 +24,3 @@ impl WeakMap {
             .ok_or(Error::MapGone)
     }
 }
-
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inner")
-            .field("channels", &self.len)
-            .finish_non_exhaustive()
-    }
-}
