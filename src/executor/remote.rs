@@ -23,8 +23,13 @@ use crate::map::Map;
 /// map.add(Socket::tcp_listen("127.0.0.1:0")?, Quiet)?; // keeps the loop busy
 /// let remote = map.remote();
 /// let worker = std::thread::spawn(move || {
-///     remote.call_soon(|map| println!("on the loop thread: {} channel(s)", map.len()));
-///     remote.stop();
+///     // A posted closure waits for the loop, so this works even if `run`
+///     // has not started yet (a bare `remote.stop()` sent that early would
+///     // be forgotten, and `run` would go on serving).
+///     remote.call_soon(|map| {
+///         println!("on the loop thread: {} channel(s)", map.len());
+///         map.stop();
+///     });
 /// });
 /// assert_eq!(map.run(&RunOptions::new())?, Exit::Stopped);
 /// worker.join().unwrap();
@@ -56,7 +61,9 @@ impl RemoteHandle {
     /// [`Exit::Stopped`](crate::Exit::Stopped) after its current pass, as
     /// [`Map::stop`] does on the loop thread. A stop asked while no `run`
     /// is in progress is forgotten when the next one starts; `block_on`
-    /// ignores stops (it returns when its future completes).
+    /// ignores stops (it returns when its future completes). To stop a loop
+    /// that may not have started yet, post the stop instead:
+    /// `remote.call_soon(|map| map.stop())`.
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.notify();
