@@ -1,0 +1,268 @@
+//! The load generator: one thread, N connections with D messages of S bytes
+//! in flight each, every echoed byte verified.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream as StdStream};
+use std::time::{Duration, Instant};
+
+use polling::{Event, Events, PollMode, Poller};
+
+use crate::servers::ServerHandle;
+
+/// A load to put on a server.
+#[derive(Clone, Copy)]
+pub(crate) struct Scenario {
+    pub(crate) name: &'static str,
+    pub(crate) what: &'static str,
+    pub(crate) conns: usize,
+    pub(crate) size: usize,
+    pub(crate) depth: usize,
+    pub(crate) idle: usize,
+}
+
+/// One run's figures.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Figures {
+    pub(crate) rts: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) cpu_us: f64,
+    /// The load generator's CPU time per round trip.
+    pub(crate) client_us: f64,
+    /// Round trips including the warm-up (for counting system calls).
+    pub(crate) total: u64,
+}
+
+/// One client connection.
+struct Conn {
+    stream: StdStream,
+    /// Bytes of message `seq` other than its 8-digit sequence number.
+    template: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    want_write: bool,
+    next_seq: u64,
+    recv_seq: u64,
+    recv_off: usize,
+    sent_at: VecDeque<Instant>,
+}
+
+fn template(conn: usize, size: usize) -> Vec<u8> {
+    assert!(size >= 10, "messages need at least 10 bytes");
+    let mut t: Vec<u8> = (0..size)
+        .map(|j| b'a' + ((conn * 7 + j) % 26) as u8)
+        .collect();
+    t[size - 1] = b'\n';
+    t
+}
+
+fn seq_digit(seq: u64, i: usize) -> u8 {
+    b"0123456789abcdef"[((seq >> (4 * (7 - i))) & 0xf) as usize]
+}
+
+impl Conn {
+    fn queue_message(&mut self, now: Instant) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let start = self.out.len();
+        self.out.extend_from_slice(&self.template);
+        for i in 0..8 {
+            self.out[start + i] = seq_digit(seq, i);
+        }
+        self.sent_at.push_back(now);
+    }
+
+    /// Checks `data`, which continues message `recv_seq` at `recv_off`.
+    fn verify(&self, data: &[u8]) {
+        let mut off = self.recv_off;
+        let mut d = data;
+        while off < 8 && !d.is_empty() {
+            assert_eq!(d[0], seq_digit(self.recv_seq, off), "echo mismatch");
+            off += 1;
+            d = &d[1..];
+        }
+        assert!(
+            d == &self.template[off..off + d.len()],
+            "echo mismatch in message {}",
+            self.recv_seq
+        );
+    }
+
+    /// Writes what it can; returns whether output is left.
+    fn flush(&mut self) -> bool {
+        while self.out_pos < self.out.len() {
+            match self.stream.write(&self.out[self.out_pos..]) {
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) => panic!("client write failed: {e}"),
+            }
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        false
+    }
+}
+
+pub(crate) fn connect(addr: SocketAddr) -> StdStream {
+    let s = StdStream::connect(addr).expect("connect");
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// Runs one scenario against a running server.
+pub(crate) fn drive(
+    server: &ServerHandle,
+    sc: &Scenario,
+    warmup: Duration,
+    secs: Duration,
+) -> Figures {
+    // Idle connections first (scenario D): connected, never used.
+    let idle: Vec<StdStream> = (0..sc.idle).map(|_| connect(server.addr)).collect();
+    let poller = Poller::new().unwrap();
+    let mut conns: Vec<Conn> = (0..sc.conns)
+        .map(|i| {
+            let stream = connect(server.addr);
+            stream.set_nonblocking(true).unwrap();
+            Conn {
+                stream,
+                template: template(i, sc.size),
+                out: Vec::new(),
+                out_pos: 0,
+                want_write: false,
+                next_seq: 0,
+                recv_seq: 0,
+                recv_off: 0,
+                sent_at: VecDeque::new(),
+            }
+        })
+        .collect();
+    server.wait_accepted(sc.idle + sc.conns, Duration::from_secs(30));
+    for (i, c) in conns.iter().enumerate() {
+        // SAFETY: each stream lives in `conns` until after it is deleted from
+        // the poller below.
+        unsafe { poller.add_with_mode(&c.stream, Event::readable(i), PollMode::Level) }.unwrap();
+    }
+
+    let mut events = Events::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut latencies: Vec<u32> = Vec::with_capacity(1 << 20);
+    let mut completed: u64 = 0;
+    let mut total: u64 = 0;
+    let start = Instant::now();
+    for (i, c) in conns.iter_mut().enumerate() {
+        for _ in 0..sc.depth {
+            c.queue_message(start);
+        }
+        if c.flush() {
+            c.want_write = true;
+            poller
+                .modify_with_mode(&c.stream, Event::all(i), PollMode::Level)
+                .unwrap();
+        }
+    }
+    let warm_end = start + warmup;
+    let end = warm_end + secs;
+    let mut measuring = false;
+    let (mut t0, mut cpu0, mut client0) = (start, Duration::ZERO, Duration::ZERO);
+    loop {
+        let now = Instant::now();
+        if !measuring && now >= warm_end {
+            measuring = true;
+            t0 = now;
+            cpu0 = server.cpu();
+            client0 = thread_cpu();
+            completed = 0;
+            latencies.clear();
+        }
+        if now >= end {
+            break;
+        }
+        events.clear();
+        poller
+            .wait(&mut events, Some(Duration::from_millis(100)))
+            .unwrap();
+        let now = Instant::now();
+        for ev in events.iter() {
+            let i = ev.key;
+            let c = &mut conns[i];
+            if ev.readable {
+                loop {
+                    let n = match c.stream.read(&mut buf) {
+                        Ok(0) => panic!("{}: server closed a connection", sc.name),
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("client read failed: {e}"),
+                    };
+                    let mut data = &buf[..n];
+                    while !data.is_empty() {
+                        let m = data.len().min(sc.size - c.recv_off);
+                        c.verify(&data[..m]);
+                        c.recv_off += m;
+                        data = &data[m..];
+                        if c.recv_off == sc.size {
+                            c.recv_off = 0;
+                            c.recv_seq += 1;
+                            let sent = c.sent_at.pop_front().expect("an echo nobody sent");
+                            total += 1;
+                            if measuring {
+                                completed += 1;
+                                latencies
+                                    .push((now - sent).as_nanos().min(u32::MAX as u128) as u32);
+                            }
+                            c.queue_message(now);
+                        }
+                    }
+                    if n < buf.len() {
+                        break;
+                    }
+                }
+            }
+            if ev.writable || !c.out.is_empty() {
+                let left = c.flush();
+                if left != c.want_write {
+                    c.want_write = left;
+                    let interest = if left {
+                        Event::all(i)
+                    } else {
+                        Event::readable(i)
+                    };
+                    poller
+                        .modify_with_mode(&c.stream, interest, PollMode::Level)
+                        .unwrap();
+                }
+            }
+        }
+    }
+    let elapsed = t0.elapsed();
+    let cpu = server.cpu().saturating_sub(cpu0);
+    let client = thread_cpu().saturating_sub(client0);
+    for c in &conns {
+        poller.delete(&c.stream).unwrap();
+    }
+    drop(conns);
+    drop(idle);
+    assert!(completed > 0, "{}: no round trip completed", sc.name);
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1e3;
+    Figures {
+        rts: completed as f64 / elapsed.as_secs_f64(),
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        cpu_us: cpu.as_secs_f64() * 1e6 / completed as f64,
+        client_us: client.as_secs_f64() * 1e6 / completed as f64,
+        total,
+    }
+}
+
+/// The calling thread's CPU time so far.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

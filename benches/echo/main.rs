@@ -1,0 +1,214 @@
+//! Echo server benchmark (issue 5): our loop in callback style, async style
+//! and as a chat channel (line echo), against tokio's current-thread runtime
+//! and async-io + async-executor, each server on one thread of its own.
+//!
+//! A load generator of our own (one thread, `polling` in level mode over
+//! non-blocking std sockets) drives N connections with D messages of S bytes
+//! in flight each, verifies every echoed byte, and reports round trips per
+//! second, p50/p99 latency and the server thread's CPU time per round trip
+//! (from the thread's CPU clock, `pthread_getcpuclockid`). Server and load
+//! generator are pinned to different cores when there are two or more.
+//!
+//! ```text
+//! cargo bench --bench echo              # full run, a few minutes
+//! cargo bench --bench echo -- --smoke   # every server and scenario, briefly
+//! ```
+//!
+//! Options: `--smoke`, `--rounds N`, `--secs X` (measured seconds per run),
+//! `--only A,B,...` (scenarios; `E` is the memory scenario), `--one-core`
+//! (server and load generator share one CPU), `--verbose`
+//! (prints each run's round trips including the warm-up on stderr, to divide
+//! system call counts by: server threads are named after their server, so
+//! `perf stat --per-thread -e raw_syscalls:sys_enter` attributes them).
+//!
+//! Scenario E (resident memory per idle connection) runs each server in a
+//! child process (this binary with `--memory-child NAME`), so allocator state
+//! left by one server cannot flatter the next: the parent opens the idle
+//! connections, the child reports its VmRSS before and after.
+
+mod load;
+mod memory;
+mod ours;
+mod servers;
+mod smol_srv;
+mod tokio_srv;
+
+use std::time::{Duration, Instant};
+
+use load::{Figures, Scenario, drive};
+use memory::{memory_child, memory_run, raise_fd_limit};
+use servers::{SERVERS, Server, ncpus, pin_to, start_server};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--memory-child") {
+        let kind = Server::from_name(&args[i + 1]).expect("server name");
+        memory_child(kind);
+        return;
+    }
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let verbose = args.iter().any(|a| a == "--verbose");
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let rounds: usize = value("--rounds").map_or(if smoke { 1 } else { 3 }, |v| v.parse().unwrap());
+    let secs = Duration::from_secs_f64(
+        value("--secs").map_or(if smoke { 0.1 } else { 1.5 }, |v| v.parse().unwrap()),
+    );
+    let warmup = if smoke {
+        Duration::from_millis(20)
+    } else {
+        Duration::from_millis(300)
+    };
+    let only = value("--only");
+    let wanted = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|x| x == name))
+    };
+    raise_fd_limit();
+
+    let (many, idle, mem_conns) = if smoke {
+        (4, 100, 500)
+    } else {
+        (50, 5000, 10_000)
+    };
+    let scenarios = [
+        Scenario {
+            name: "A",
+            what: "1 connection, 64-byte ping-pong",
+            conns: 1,
+            size: 64,
+            depth: 1,
+            idle: 0,
+        },
+        Scenario {
+            name: "B",
+            what: "connections x 64 bytes, 1 in flight each",
+            conns: many,
+            size: 64,
+            depth: 1,
+            idle: 0,
+        },
+        Scenario {
+            name: "C",
+            what: "connections x 16 KiB, 1 in flight each",
+            conns: many,
+            size: 16 * 1024,
+            depth: 1,
+            idle: 0,
+        },
+        Scenario {
+            name: "D0",
+            what: "10 busy connections x 64 bytes, no idle ones (D's baseline)",
+            conns: 10,
+            size: 64,
+            depth: 1,
+            idle: 0,
+        },
+        Scenario {
+            name: "D",
+            what: "10 busy connections x 64 bytes, plus idle connections",
+            conns: 10,
+            size: 64,
+            depth: 1,
+            idle,
+        },
+    ];
+    let two_cores = ncpus() >= 2;
+    // `--one-core`: server and load generator share CPU 1 (each round trip
+    // is then two context switches on one core, no cross-CPU wake-up).
+    let one_core = args.iter().any(|a| a == "--one-core");
+    let server_cpu = if one_core { 1 } else { 0 };
+    println!(
+        "echo bench: {} mode, {rounds} round(s), {secs:?} measured per run, {} cpus{}",
+        if smoke { "smoke" } else { "full" },
+        ncpus(),
+        match (two_cores, one_core) {
+            (true, false) => " (server pinned to cpu 0, load generator to cpu 1)",
+            (true, true) => " (server and load generator both pinned to cpu 1)",
+            _ => "",
+        }
+    );
+    if two_cores {
+        pin_to(1);
+    }
+    let started = Instant::now();
+    for sc in scenarios.iter().filter(|s| wanted(s.name)) {
+        let mut results: Vec<Vec<Figures>> = vec![Vec::new(); SERVERS.len()];
+        for _ in 0..rounds {
+            for (k, &kind) in SERVERS.iter().enumerate() {
+                let server = start_server(kind, two_cores.then_some(server_cpu));
+                let f = drive(&server, sc, warmup, secs);
+                server.stop();
+                if verbose {
+                    eprintln!(
+                        "run {} {}: {} round trips in all (warm-up included)",
+                        sc.name,
+                        kind.name(),
+                        f.total
+                    );
+                }
+                results[k].push(f);
+            }
+        }
+        println!(
+            "\n{}: {} (N={}, S={}, D={}, idle={}); median of {rounds}",
+            sc.name, sc.what, sc.conns, sc.size, sc.depth, sc.idle
+        );
+        println!(
+            "{:<15} {:>11} {:>7} {:>9} {:>9} {:>11} {:>8} {:>10}",
+            "server", "rt/s", "x tokio", "p50 us", "p99 us", "cpu us/rt", "x tokio", "client us"
+        );
+        let med: Vec<Figures> = results
+            .iter()
+            .map(|r| Figures {
+                rts: median(r.iter().map(|f| f.rts).collect()),
+                p50_us: median(r.iter().map(|f| f.p50_us).collect()),
+                p99_us: median(r.iter().map(|f| f.p99_us).collect()),
+                cpu_us: median(r.iter().map(|f| f.cpu_us).collect()),
+                client_us: median(r.iter().map(|f| f.client_us).collect()),
+                total: 0,
+            })
+            .collect();
+        let tokio = med[1];
+        for (k, f) in med.iter().enumerate() {
+            println!(
+                "{:<15} {:>11.0} {:>7.2} {:>9.1} {:>9.1} {:>11.2} {:>8.2} {:>10.2}",
+                SERVERS[k].name(),
+                f.rts,
+                f.rts / tokio.rts,
+                f.p50_us,
+                f.p99_us,
+                f.cpu_us,
+                f.cpu_us / tokio.cpu_us,
+                f.client_us
+            );
+        }
+    }
+    if wanted("E") {
+        println!(
+            "\nE: resident memory per idle connection at {mem_conns} connections \
+             (server alone in a child process; VmRSS delta from 1 to {mem_conns} connections)"
+        );
+        println!("{:<15} {:>13} {:>8}", "server", "bytes/conn", "x tokio");
+        let mut per: Vec<Vec<f64>> = vec![Vec::new(); SERVERS.len()];
+        for _ in 0..rounds.min(2) {
+            for (k, &kind) in SERVERS.iter().enumerate() {
+                per[k].push(memory_run(kind, mem_conns));
+            }
+        }
+        let med: Vec<f64> = per.into_iter().map(median).collect();
+        for (k, m) in med.iter().enumerate() {
+            println!("{:<15} {:>13.0} {:>8.2}", SERVERS[k].name(), m, m / med[1]);
+        }
+    }
+    println!("\ntotal {:.1} s", started.elapsed().as_secs_f64());
+}

@@ -1,0 +1,145 @@
+//! Our servers: callback style, async style and a chat channel.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::servers::{Server, Shared};
+use asyncore::chat::{Chat, ChatChannel, ChatCtx};
+use asyncore::{
+    Address, Ctx, Dispatcher, Error, Map, RemoteHandle, Result, RunOptions, Socket, TcpListener,
+    TcpStream,
+};
+use futures::io::AsyncWriteExt;
+
+struct Listener {
+    shared: Arc<Shared>,
+    chat: bool,
+}
+
+impl Dispatcher for Listener {
+    fn handle_accepted(&mut self, cx: &mut Ctx<'_>, socket: Socket, _: Address) -> Result<()> {
+        if self.shared.stop.load(Ordering::Acquire) {
+            cx.map().stop();
+            return Ok(());
+        }
+        let _ = socket.set_nodelay(true);
+        let added = if self.chat {
+            let ch = ChatChannel::new(LineEcho { line: Vec::new() }).with_terminator("\n");
+            cx.add(socket, ch)
+        } else {
+            cx.add(socket, Echo)
+        };
+        added.expect("adding a connection");
+        self.shared.accepted.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// The echo of examples/echo_server.rs: a stack buffer, then `push`.
+struct Echo;
+
+impl Dispatcher for Echo {
+    fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+        let mut buf = [0u8; 16 * 1024];
+        let n = cx.recv(&mut buf)?;
+        cx.push(&buf[..n])
+    }
+
+    fn handle_error(&mut self, cx: &mut Ctx<'_>, _: Error) {
+        cx.close();
+    }
+}
+
+/// A line echo on the asynchat layer: each line comes back with its
+/// newline.
+struct LineEcho {
+    line: Vec<u8>,
+}
+
+impl Chat for LineEcho {
+    fn collect_incoming_data(&mut self, _: &mut ChatCtx<'_, '_>, data: &[u8]) -> Result<()> {
+        self.line.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn found_terminator(&mut self, cx: &mut ChatCtx<'_, '_>) -> Result<()> {
+        self.line.push(b'\n');
+        let r = cx.push(&self.line);
+        self.line.clear();
+        r
+    }
+
+    fn handle_error(&mut self, cx: &mut ChatCtx<'_, '_>, _: Error) {
+        cx.close();
+    }
+}
+
+pub(super) fn callback(l: std::net::TcpListener, shared: Arc<Shared>, kind: Server) {
+    let map = Map::new().unwrap();
+    let sock = Socket::from_tcp_listener(l).unwrap();
+    let chat = kind == Server::OursChat;
+    map.add(sock, Listener { shared, chat }).unwrap();
+    let _ = map.run(&RunOptions::new());
+}
+
+pub(super) fn run_async(l: std::net::TcpListener, shared: Arc<Shared>) {
+    let map = Map::new().unwrap();
+    let sock = Socket::from_tcp_listener(l).unwrap();
+    let listener = TcpListener::from_socket(&map, sock).unwrap();
+    let remote = map.remote();
+    drop(map.spawn(accept_loop(listener, remote, shared)));
+    let _ = map.run(&RunOptions::new());
+}
+
+async fn accept_loop(listener: TcpListener, remote: RemoteHandle, shared: Arc<Shared>) {
+    loop {
+        if let Ok((stream, _)) = listener.accept().await {
+            if shared.stop.load(Ordering::Acquire) {
+                remote.stop();
+                return;
+            }
+            let _ = stream.set_nodelay(true);
+            drop(asyncore::spawn(echo(stream)).expect("spawn"));
+            shared.accepted.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// The async echo of examples/echo_server.rs: `readable()`, then
+/// `try_read` into a stack buffer and `try_write` back.
+async fn echo(mut stream: TcpStream) {
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        let unsent = {
+            let mut buf = [0u8; 16 * 1024];
+            match stream.try_read(&mut buf) {
+                Ok(0) => None,
+                Ok(n) => {
+                    let sent = match stream.try_write(&buf[..n]) {
+                        Ok(sent) => sent,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                        Err(_) => return,
+                    };
+                    Some(buf[sent..n].to_vec())
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(Vec::new()),
+                Err(_) => return,
+            }
+        };
+        match unsent {
+            None => {
+                let _ = stream.close().await;
+                return;
+            }
+            Some(u) if !u.is_empty() => {
+                if stream.write_all(&u).await.is_err() {
+                    return;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}

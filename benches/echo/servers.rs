@@ -1,0 +1,162 @@
+//! The servers under test, each on a thread of its own, and the handle the
+//! harness keeps to stop them and read their CPU time.
+
+use std::net::{SocketAddr, TcpStream as StdStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Server {
+    OursCallback,
+    Tokio,
+    OursAsync,
+    Smol,
+    OursChat,
+}
+
+/// The order servers run in within a round (alternating, so drift on a noisy
+/// machine does not favour one).
+pub(crate) const SERVERS: [Server; 5] = [
+    Server::OursCallback,
+    Server::Tokio,
+    Server::OursAsync,
+    Server::Smol,
+    Server::OursChat,
+];
+
+impl Server {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Server::OursCallback => "ours-callback",
+            Server::Tokio => "tokio-current",
+            Server::OursAsync => "ours-async",
+            Server::Smol => "async-io+exec",
+            Server::OursChat => "ours-chat",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Server> {
+        SERVERS.iter().copied().find(|s| s.name() == name)
+    }
+}
+
+/// What a server thread shares with the harness.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Set before the wake-up connection: the accept loop then stops.
+    pub(crate) stop: AtomicBool,
+    /// Connections accepted so far.
+    pub(crate) accepted: AtomicUsize,
+    /// The server thread's kernel thread id (for `perf stat -t`).
+    pub(crate) tid: AtomicI32,
+}
+
+/// A running server thread.
+pub(crate) struct ServerHandle {
+    pub(crate) addr: SocketAddr,
+    pub(crate) shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    clock: libc::clockid_t,
+}
+
+impl ServerHandle {
+    /// The server thread's CPU time so far.
+    pub(crate) fn cpu(&self) -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid out-pointer; the clock belongs to a thread
+        // that is still running (it is joined only in `stop`).
+        let rc = unsafe { libc::clock_gettime(self.clock, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime on the server thread's clock");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    pub(crate) fn wait_accepted(&self, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.shared.accepted.load(Ordering::Acquire) < n {
+            assert!(
+                Instant::now() < deadline,
+                "server accepted only {} of {n} connections",
+                self.shared.accepted.load(Ordering::Acquire)
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub(crate) fn stop(mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        // Wakes the accept loop, which sees the flag and returns.
+        let _ = StdStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread panicked");
+        }
+    }
+}
+
+pub(crate) fn listener() -> std::net::TcpListener {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_reuse_address(true).unwrap();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    s.bind(&addr.into()).unwrap();
+    s.listen(4096).unwrap();
+    s.set_nonblocking(true).unwrap();
+    s.into()
+}
+
+/// Pins the calling thread to one CPU. (No check of the CPU count here:
+/// `available_parallelism` follows the affinity mask, so a thread spawned by
+/// an already pinned one would see 1.)
+pub(crate) fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
+    // sched_setaffinity only read and write that local set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+pub(crate) fn ncpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+pub(crate) fn start_server(kind: Server, pin: Option<usize>) -> ServerHandle {
+    let l = listener();
+    let addr = l.local_addr().unwrap();
+    let shared = Arc::new(Shared::default());
+    let sh = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name(kind.name().into())
+        .spawn(move || {
+            if let Some(cpu) = pin {
+                pin_to(cpu);
+            }
+            // SAFETY: gettid has no preconditions.
+            sh.tid.store(unsafe { libc::gettid() }, Ordering::Release);
+            match kind {
+                Server::OursCallback | Server::OursChat => crate::ours::callback(l, sh, kind),
+                Server::OursAsync => crate::ours::run_async(l, sh),
+                Server::Tokio => crate::tokio_srv::run(l, sh),
+                Server::Smol => crate::smol_srv::run(l, sh),
+            }
+        })
+        .unwrap();
+    let mut clock: libc::clockid_t = 0;
+    {
+        use std::os::unix::thread::JoinHandleExt;
+        // SAFETY: the pthread_t belongs to a live, not yet joined thread and
+        // `clock` is a valid out-pointer.
+        let rc = unsafe { libc::pthread_getcpuclockid(thread.as_pthread_t(), &mut clock) };
+        assert_eq!(rc, 0, "pthread_getcpuclockid");
+    }
+    ServerHandle {
+        addr,
+        shared,
+        thread: Some(thread),
+        clock,
+    }
+}
