@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use polling::{Event, Events, PollMode, Poller};
 
 use crate::servers::ServerHandle;
+use crate::syscalls::SyscallCounter;
 
 /// A load to put on a server.
 #[derive(Clone, Copy)]
@@ -30,8 +31,11 @@ pub(crate) struct Figures {
     pub(crate) cpu_us: f64,
     /// The load generator's CPU time per round trip.
     pub(crate) client_us: f64,
-    /// Round trips including the warm-up (for counting system calls).
+    /// Round trips including the warm-up.
     pub(crate) total: u64,
+    /// The server thread's system calls per round trip in the measured
+    /// window (NaN unless counted).
+    pub(crate) syscalls: f64,
 }
 
 /// One client connection.
@@ -116,6 +120,7 @@ pub(crate) fn drive(
     sc: &Scenario,
     warmup: Duration,
     secs: Duration,
+    count_syscalls: bool,
 ) -> Figures {
     // Idle connections first (scenario D): connected, never used.
     let idle: Vec<StdStream> = (0..sc.idle).map(|_| connect(server.addr)).collect();
@@ -138,6 +143,7 @@ pub(crate) fn drive(
         })
         .collect();
     server.wait_accepted(sc.idle + sc.conns, Duration::from_secs(30));
+    let mut counter = count_syscalls.then(|| SyscallCounter::attach(server.tid()));
     for (i, c) in conns.iter().enumerate() {
         // SAFETY: each stream lives in `conns` until after it is deleted from
         // the poller below.
@@ -170,6 +176,9 @@ pub(crate) fn drive(
         if !measuring && now >= warm_end {
             measuring = true;
             t0 = now;
+            if let Some(c) = counter.as_mut() {
+                c.enable();
+            }
             cpu0 = server.cpu();
             client0 = thread_cpu();
             completed = 0;
@@ -237,6 +246,10 @@ pub(crate) fn drive(
     let elapsed = t0.elapsed();
     let cpu = server.cpu().saturating_sub(cpu0);
     let client = thread_cpu().saturating_sub(client0);
+    if let Some(c) = counter.as_mut() {
+        c.disable();
+    }
+    let syscalls = counter.map_or(f64::NAN, |c| c.finish() as f64 / completed.max(1) as f64);
     for c in &conns {
         poller.delete(&c.stream).unwrap();
     }
@@ -252,6 +265,7 @@ pub(crate) fn drive(
         cpu_us: cpu.as_secs_f64() * 1e6 / completed as f64,
         client_us: client.as_secs_f64() * 1e6 / completed as f64,
         total,
+        syscalls,
     }
 }
 

@@ -16,10 +16,11 @@
 //!
 //! Options: `--smoke`, `--rounds N`, `--secs X` (measured seconds per run),
 //! `--only A,B,...` (scenarios; `E` is the memory scenario), `--one-core`
-//! (server and load generator share one CPU), `--verbose`
-//! (prints each run's round trips including the warm-up on stderr, to divide
-//! system call counts by: server threads are named after their server, so
-//! `perf stat --per-thread -e raw_syscalls:sys_enter` attributes them).
+//! (server and load generator share one CPU), `--servers a,b` (a subset of
+//! the servers by name; tokio is always run, as the reference),
+//! `--syscalls` (counts the server thread's system calls per round trip
+//! with `perf stat`, over the measured window only), `--verbose` (each
+//! run's figures on stderr).
 //!
 //! Scenario E (resident memory per idle connection) runs each server in a
 //! child process (this binary with `--memory-child NAME`), so allocator state
@@ -31,6 +32,7 @@ mod memory;
 mod ours;
 mod servers;
 mod smol_srv;
+mod syscalls;
 mod tokio_srv;
 
 use std::time::{Duration, Instant};
@@ -73,6 +75,23 @@ fn main() {
         only.as_deref()
             .is_none_or(|o| o.split(',').any(|x| x == name))
     };
+    let count_syscalls = args.iter().any(|a| a == "--syscalls");
+    if count_syscalls && !syscalls::available() {
+        eprintln!("--syscalls needs `perf stat -e raw_syscalls:sys_enter`, which fails here");
+        std::process::exit(2);
+    }
+    let picked = value("--servers");
+    let servers: Vec<Server> = SERVERS
+        .iter()
+        .copied()
+        .filter(|s| {
+            *s == Server::Tokio
+                || picked
+                    .as_deref()
+                    .is_none_or(|p| p.split(',').any(|x| x == s.name()))
+        })
+        .collect();
+    let tokio_at = servers.iter().position(|s| *s == Server::Tokio).unwrap();
     raise_fd_limit();
 
     let (many, idle, mem_conns) = if smoke {
@@ -142,17 +161,21 @@ fn main() {
     }
     let started = Instant::now();
     for sc in scenarios.iter().filter(|s| wanted(s.name)) {
-        let mut results: Vec<Vec<Figures>> = vec![Vec::new(); SERVERS.len()];
+        let mut results: Vec<Vec<Figures>> = vec![Vec::new(); servers.len()];
         for _ in 0..rounds {
-            for (k, &kind) in SERVERS.iter().enumerate() {
+            for (k, &kind) in servers.iter().enumerate() {
                 let server = start_server(kind, two_cores.then_some(server_cpu));
-                let f = drive(&server, sc, warmup, secs);
+                let f = drive(&server, sc, warmup, secs, count_syscalls);
                 server.stop();
                 if verbose {
                     eprintln!(
-                        "run {} {}: {} round trips in all (warm-up included)",
+                        "run {} {}: {:.0} rt/s, {:.2} cpu us/rt, {:.2} syscalls/rt, \
+                         {} round trips in all (warm-up included)",
                         sc.name,
                         kind.name(),
+                        f.rts,
+                        f.cpu_us,
+                        f.syscalls,
                         f.total
                     );
                 }
@@ -164,8 +187,16 @@ fn main() {
             sc.name, sc.what, sc.conns, sc.size, sc.depth, sc.idle
         );
         println!(
-            "{:<15} {:>11} {:>7} {:>9} {:>9} {:>11} {:>8} {:>10}",
-            "server", "rt/s", "x tokio", "p50 us", "p99 us", "cpu us/rt", "x tokio", "client us"
+            "{:<15} {:>11} {:>7} {:>9} {:>9} {:>11} {:>8} {:>10}{}",
+            "server",
+            "rt/s",
+            "x tokio",
+            "p50 us",
+            "p99 us",
+            "cpu us/rt",
+            "x tokio",
+            "client us",
+            if count_syscalls { "  syscalls/rt" } else { "" }
         );
         let med: Vec<Figures> = results
             .iter()
@@ -176,13 +207,19 @@ fn main() {
                 cpu_us: median(r.iter().map(|f| f.cpu_us).collect()),
                 client_us: median(r.iter().map(|f| f.client_us).collect()),
                 total: 0,
+                syscalls: median(r.iter().map(|f| f.syscalls).collect()),
             })
             .collect();
-        let tokio = med[1];
+        let tokio = med[tokio_at];
         for (k, f) in med.iter().enumerate() {
+            let sys = if count_syscalls {
+                format!(" {:>12.2}", f.syscalls)
+            } else {
+                String::new()
+            };
             println!(
-                "{:<15} {:>11.0} {:>7.2} {:>9.1} {:>9.1} {:>11.2} {:>8.2} {:>10.2}",
-                SERVERS[k].name(),
+                "{:<15} {:>11.0} {:>7.2} {:>9.1} {:>9.1} {:>11.2} {:>8.2} {:>10.2}{sys}",
+                servers[k].name(),
                 f.rts,
                 f.rts / tokio.rts,
                 f.p50_us,
@@ -199,15 +236,20 @@ fn main() {
              (server alone in a child process; VmRSS delta from 1 to {mem_conns} connections)"
         );
         println!("{:<15} {:>13} {:>8}", "server", "bytes/conn", "x tokio");
-        let mut per: Vec<Vec<f64>> = vec![Vec::new(); SERVERS.len()];
+        let mut per: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
         for _ in 0..rounds.min(2) {
-            for (k, &kind) in SERVERS.iter().enumerate() {
+            for (k, &kind) in servers.iter().enumerate() {
                 per[k].push(memory_run(kind, mem_conns));
             }
         }
         let med: Vec<f64> = per.into_iter().map(median).collect();
         for (k, m) in med.iter().enumerate() {
-            println!("{:<15} {:>13.0} {:>8.2}", SERVERS[k].name(), m, m / med[1]);
+            println!(
+                "{:<15} {:>13.0} {:>8.2}",
+                servers[k].name(),
+                m,
+                m / med[tokio_at]
+            );
         }
     }
     println!("\ntotal {:.1} s", started.elapsed().as_secs_f64());

@@ -75,6 +75,19 @@ impl ServerHandle {
         Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
     }
 
+    /// The server thread's kernel thread id.
+    pub(crate) fn tid(&self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let tid = self.shared.tid.load(Ordering::Acquire);
+            if tid != 0 {
+                return tid;
+            }
+            assert!(Instant::now() < deadline, "the server thread did not start");
+            std::thread::yield_now();
+        }
+    }
+
     pub(crate) fn wait_accepted(&self, n: usize, within: Duration) {
         let deadline = Instant::now() + within;
         while self.shared.accepted.load(Ordering::Acquire) < n {
