@@ -42,7 +42,7 @@ use memory::{memory_child, memory_run, raise_fd_limit};
 use servers::{SERVERS, Server, ncpus, pin_to, start_server};
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 

@@ -230,29 +230,57 @@ impl<C: Chat> ChatChannel<C> {
     /// Decodes buffered input and calls the chat, until more input is
     /// needed or the channel is closing (Python kept calling a chat that had
     /// closed itself).
+    /// Hands the buffered input to the chat, piece by piece.
     fn deliver(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
-        loop {
-            if cx.is_closing() {
-                return Ok(());
-            }
+        while !cx.is_closing() {
             let Some(piece) = self.splitter.next_piece(&mut self.state.terminator)? else {
-                return Ok(());
+                break;
             };
-            let mut ccx = ChatCtx {
-                cx: &mut *cx,
-                state: &mut self.state,
-            };
-            match piece {
-                Piece::Data(data) => self.chat.collect_incoming_data(&mut ccx, data)?,
-                Piece::Terminator => self.chat.found_terminator(&mut ccx)?,
-            }
-            if std::mem::take(&mut self.state.discard) {
-                self.splitter.clear();
-            }
-            if std::mem::take(&mut self.state.terminator_set) {
-                self.splitter.reset_record();
+            Self::hand(&mut self.chat, &mut self.state, cx, piece)?;
+            self.after_piece();
+        }
+        Ok(())
+    }
+
+    /// Hands freshly read bytes to the chat straight from the read buffer
+    /// (no copy into the splitter, unless bytes are buffered from before),
+    /// then buffers what is left: a held-back partial terminator, or the
+    /// rest of the input if the channel is closing.
+    fn deliver_read(&mut self, cx: &mut Ctx<'_>, mut input: &[u8]) -> Result<()> {
+        while !cx.is_closing() {
+            let piece = self
+                .splitter
+                .next_piece_in(&mut input, &mut self.state.terminator)?;
+            let Some(piece) = piece else { break };
+            Self::hand(&mut self.chat, &mut self.state, cx, piece)?;
+            if self.after_piece() {
+                input = &[];
             }
         }
+        self.splitter.feed(input);
+        self.deliver(cx)
+    }
+
+    /// One piece to the chat callbacks.
+    fn hand(chat: &mut C, state: &mut ChatState, cx: &mut Ctx<'_>, piece: Piece<'_>) -> Result<()> {
+        let mut ccx = ChatCtx { cx, state };
+        match piece {
+            Piece::Data(data) => chat.collect_incoming_data(&mut ccx, data),
+            Piece::Terminator => chat.found_terminator(&mut ccx),
+        }
+    }
+
+    /// Applies what a callback asked of the input side; returns `true` if
+    /// the input was discarded.
+    fn after_piece(&mut self) -> bool {
+        let discarded = std::mem::take(&mut self.state.discard);
+        if discarded {
+            self.splitter.clear();
+        }
+        if std::mem::take(&mut self.state.terminator_set) {
+            self.splitter.reset_record();
+        }
+        discarded
     }
 
     fn ctx<'c, 'm>(state: &'c mut ChatState, cx: &'c mut Ctx<'m>) -> ChatCtx<'c, 'm> {
@@ -273,16 +301,24 @@ impl<C: Chat> Dispatcher for ChatChannel<C> {
 
     fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
         let size = self.state.in_buffer_size;
-        READ_BUFFER.with(|buf| -> Result<()> {
-            let mut buf = buf.borrow_mut();
-            if buf.len() < size {
-                buf.resize(size, 0);
+        // Taken out for the call: a callback that runs another map's loop
+        // on this thread finds the slot empty and reads into a buffer of
+        // its own instead of finding this one borrowed.
+        let mut buf = READ_BUFFER.with(|slot| std::mem::take(&mut *slot.borrow_mut()));
+        if buf.len() < size {
+            buf.resize(size, 0);
+        }
+        let read = match cx.recv(&mut buf[..size]) {
+            Ok(n) => self.deliver_read(cx, &buf[..n]),
+            Err(e) => Err(e.into()),
+        };
+        READ_BUFFER.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if slot.len() < buf.len() {
+                *slot = buf;
             }
-            let n = cx.recv(&mut buf[..size])?;
-            self.splitter.feed(&buf[..n]);
-            Ok(())
-        })?;
-        self.deliver(cx)?;
+        });
+        read?;
         refill(&mut self.state, cx)
     }
 

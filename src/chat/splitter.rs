@@ -57,6 +57,14 @@ pub struct Splitter {
     buf: Vec<u8>,
     /// Offset of the first undecoded byte in `buf`.
     pos: usize,
+    /// Where the current record stands.
+    framing: Framing,
+}
+
+/// The decoding state, apart from the buffered bytes, so that input can be
+/// decoded from the buffer or straight from the caller's slice.
+#[derive(Clone, Debug)]
+struct Framing {
     /// The last piece was the payload before a terminator: the next piece
     /// is [`Piece::Terminator`].
     end_pending: bool,
@@ -64,6 +72,17 @@ pub struct Splitter {
     record_len: usize,
     /// The longest record allowed while searching for a byte terminator.
     max_record_len: Option<usize>,
+}
+
+/// What one decoding step found at the front of some input.
+enum Step {
+    /// Payload: the first `len` bytes; `consumed` bytes are used up (the
+    /// payload, plus the terminator if it follows).
+    Data { len: usize, consumed: usize },
+    /// The end of a record; `consumed` bytes (the terminator) are used up.
+    Terminator { consumed: usize },
+    /// Nothing can be decoded until more input arrives.
+    NeedMore,
 }
 
 impl Default for Splitter {
@@ -78,21 +97,23 @@ impl Splitter {
         Splitter {
             buf: Vec::new(),
             pos: 0,
-            end_pending: false,
-            record_len: 0,
-            max_record_len: Some(DEFAULT_MAX_RECORD_LEN),
+            framing: Framing {
+                end_pending: false,
+                record_len: 0,
+                max_record_len: Some(DEFAULT_MAX_RECORD_LEN),
+            },
         }
     }
 
     /// Sets the longest record (payload bytes before a byte terminator);
     /// `None` removes the limit.
     pub fn set_max_record_len(&mut self, max: Option<usize>) {
-        self.max_record_len = max;
+        self.framing.max_record_len = max;
     }
 
     /// Returns the longest record allowed.
     pub fn max_record_len(&self) -> Option<usize> {
-        self.max_record_len
+        self.framing.max_record_len
     }
 
     /// Appends input.
@@ -125,15 +146,15 @@ impl Splitter {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.pos = 0;
-        self.end_pending = false;
-        self.record_len = 0;
+        self.framing.end_pending = false;
+        self.framing.record_len = 0;
     }
 
     /// Starts a new record: call it when the caller changes the terminator
     /// in the middle of a record, so the bytes counted towards the limit
     /// start from zero.
     pub fn reset_record(&mut self) {
-        self.record_len = 0;
+        self.framing.record_len = 0;
     }
 
     /// Decodes the next piece against `terminator`, updating a count
@@ -145,49 +166,103 @@ impl Splitter {
     /// [`Error::RecordTooLong`] when, with a byte terminator, the current
     /// record exceeds the maximum; nothing more is decoded from it.
     pub fn next_piece(&mut self, terminator: &mut Terminator) -> Result<Option<Piece<'_>>> {
+        let start = self.pos;
+        let input = &self.buf[start..];
+        Ok(match self.framing.step(input, terminator)? {
+            Step::Data { len, consumed } => {
+                self.pos += consumed;
+                Some(Piece::Data(&self.buf[start..start + len]))
+            }
+            Step::Terminator { consumed } => {
+                self.pos += consumed;
+                Some(Piece::Terminator)
+            }
+            Step::NeedMore => None,
+        })
+    }
+
+    /// Decodes the next piece straight from `input`, fresh bytes that
+    /// follow everything fed so far, without copying them in, and advances
+    /// `input` past what it used. Returns `Ok(None)` when more input is
+    /// needed, or when bytes are still buffered (those come first: then
+    /// [`feed`](Splitter::feed) the rest of `input` and use
+    /// [`next_piece`](Splitter::next_piece)). Whatever is left in `input`
+    /// afterwards (a partial terminator held back) must be fed before the
+    /// next read.
+    ///
+    /// # Errors
+    ///
+    /// As [`next_piece`](Splitter::next_piece).
+    pub fn next_piece_in<'a>(
+        &mut self,
+        input: &mut &'a [u8],
+        terminator: &mut Terminator,
+    ) -> Result<Option<Piece<'a>>> {
+        if self.pos != self.buf.len() {
+            return Ok(None);
+        }
+        let data: &'a [u8] = input;
+        Ok(match self.framing.step(data, terminator)? {
+            Step::Data { len, consumed } => {
+                *input = &data[consumed..];
+                Some(Piece::Data(&data[..len]))
+            }
+            Step::Terminator { consumed } => {
+                *input = &data[consumed..];
+                Some(Piece::Terminator)
+            }
+            Step::NeedMore => None,
+        })
+    }
+}
+
+impl Framing {
+    /// Decodes one piece from the front of `input`.
+    fn step(&mut self, input: &[u8], terminator: &mut Terminator) -> Result<Step> {
         if self.end_pending {
             self.end_pending = false;
             self.record_len = 0;
-            return Ok(Some(Piece::Terminator));
+            return Ok(Step::Terminator { consumed: 0 });
         }
-        let available = self.buf.len() - self.pos;
+        let available = input.len();
         if available == 0 {
-            return Ok(None);
+            return Ok(Step::NeedMore);
         }
-        let start = self.pos;
         match terminator {
-            t if t.is_none() => {
-                self.pos = self.buf.len();
-                Ok(Some(Piece::Data(&self.buf[start..])))
-            }
+            t if t.is_none() => Ok(Step::Data {
+                len: available,
+                consumed: available,
+            }),
             Terminator::Count(n) => {
                 let take = available.min(*n);
                 *n -= take;
-                self.pos += take;
                 self.end_pending = *n == 0;
-                Ok(Some(Piece::Data(&self.buf[start..start + take])))
+                Ok(Step::Data {
+                    len: take,
+                    consumed: take,
+                })
             }
             Terminator::Bytes(t) => {
-                let input = &self.buf[start..];
                 if let Some(i) = find(input, t) {
                     self.check_limit(i)?;
-                    self.pos += i + t.len();
+                    let consumed = i + t.len();
                     if i == 0 {
                         self.record_len = 0;
-                        return Ok(Some(Piece::Terminator));
+                        return Ok(Step::Terminator { consumed });
                     }
                     self.end_pending = true;
-                    return Ok(Some(Piece::Data(&self.buf[start..start + i])));
+                    return Ok(Step::Data { len: i, consumed });
                 }
-                let held = find_prefix_at_end(input, t);
-                let take = available - held;
+                let take = available - find_prefix_at_end(input, t);
                 if take == 0 {
-                    return Ok(None);
+                    return Ok(Step::NeedMore);
                 }
                 self.check_limit(take)?;
                 self.record_len += take;
-                self.pos += take;
-                Ok(Some(Piece::Data(&self.buf[start..start + take])))
+                Ok(Step::Data {
+                    len: take,
+                    consumed: take,
+                })
             }
             // `is_none` covered `None`.
             Terminator::None => unreachable!("a None terminator is handled above"),
@@ -332,5 +407,92 @@ mod tests {
         assert_eq!(s.next_piece(&mut t).unwrap(), None);
         assert_eq!(s.take_buffered(), b"\r\n.");
         assert!(s.buffered().is_empty());
+    }
+
+    /// The borrowed-input path: pieces straight from each read, the rest
+    /// fed, buffered bytes first.
+    fn run_borrowed(t: impl Into<Terminator>, reads: &[&[u8]]) -> (Vec<String>, Vec<u8>) {
+        let mut s = Splitter::new();
+        let mut t = t.into();
+        let mut out = Vec::new();
+        for r in reads {
+            let mut input: &[u8] = r;
+            while let Some(piece) = s.next_piece_in(&mut input, &mut t).unwrap() {
+                match piece {
+                    Piece::Data(d) => out.push(format!("C {}", String::from_utf8_lossy(d))),
+                    Piece::Terminator => out.push("F".into()),
+                }
+            }
+            s.feed(input);
+            drain(&mut s, &mut t, &mut out);
+        }
+        (out, s.buffered().to_vec())
+    }
+
+    #[test]
+    fn borrowed_input_decodes_as_fed_input_does() {
+        let input: &[u8] = b"ab\r\ncd\r\n\r\nef\rgh\r\r\n\r";
+        for terminator in ["\r\n", "\n", "qqq"] {
+            for chunk in 1..=input.len() {
+                let reads: Vec<&[u8]> = input.chunks(chunk).collect();
+                let (fed, _, fed_held) = run(terminator, &reads);
+                let (borrowed, held) = run_borrowed(terminator, &reads);
+                assert_eq!(borrowed, fed, "terminator {terminator:?}, chunk {chunk}");
+                assert_eq!(held, fed_held, "terminator {terminator:?}, chunk {chunk}");
+            }
+        }
+        // Counts too, ending in a byte terminator.
+        let mut s = Splitter::new();
+        let mut t = Terminator::Count(3);
+        let mut input: &[u8] = b"abcdef";
+        assert_eq!(
+            s.next_piece_in(&mut input, &mut t).unwrap(),
+            Some(Piece::Data(b"abc"))
+        );
+        assert_eq!(
+            s.next_piece_in(&mut input, &mut t).unwrap(),
+            Some(Piece::Terminator)
+        );
+        t = Terminator::from("\n");
+        assert_eq!(
+            s.next_piece_in(&mut input, &mut t).unwrap(),
+            Some(Piece::Data(b"def"))
+        );
+        assert!(input.is_empty());
+    }
+
+    #[test]
+    fn borrowed_input_waits_for_buffered_bytes() {
+        let mut s = Splitter::new();
+        let mut t = Terminator::from("\r\n");
+        s.feed(b"x\r");
+        assert_eq!(s.next_piece(&mut t).unwrap(), Some(Piece::Data(b"x")));
+        let mut input: &[u8] = b"\ny";
+        // "\r" is buffered: it must be decoded before the new bytes.
+        assert_eq!(s.next_piece_in(&mut input, &mut t).unwrap(), None);
+        assert_eq!(input, b"\ny");
+        s.feed(input);
+        assert_eq!(s.next_piece(&mut t).unwrap(), Some(Piece::Terminator));
+        assert_eq!(s.next_piece(&mut t).unwrap(), Some(Piece::Data(b"y")));
+    }
+
+    #[test]
+    fn borrowed_input_enforces_the_record_limit() {
+        let mut s = Splitter::new();
+        s.set_max_record_len(Some(4));
+        let mut t = Terminator::from("\n");
+        let mut input: &[u8] = b"abc";
+        assert_eq!(
+            s.next_piece_in(&mut input, &mut t).unwrap(),
+            Some(Piece::Data(b"abc"))
+        );
+        let mut more: &[u8] = b"de\n";
+        assert!(matches!(
+            s.next_piece_in(&mut more, &mut t),
+            Err(Error::RecordTooLong {
+                length: 5,
+                limit: 4
+            })
+        ));
     }
 }
