@@ -25,8 +25,8 @@
 //! write it back; at end of file, close. A task does not read while a write
 //! is pending, so a client that never reads stalls only its own task, and
 //! the kernel's socket buffers bound what it costs. No buffer lives across
-//! an `.await` (`readable()` + `try_read`), so an idle connection costs only
-//! its task and channel records. The accept loop does its own `EMFILE`
+//! an `.await` (`readable()` + `try_read_uninit`), so an idle connection
+//! costs only its task and channel records. The accept loop does its own `EMFILE`
 //! back-off with [`asyncore::sleep`].
 //!
 //! Run it and talk to it:
@@ -43,6 +43,7 @@
 //! `echo_server: listening on ADDR (style STYLE)`.
 
 use std::io::{self, Write};
+use std::mem::MaybeUninit;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -101,11 +102,12 @@ struct Echo;
 
 impl Dispatcher for Echo {
     fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
-        let mut buf = [0u8; 16 * 1024];
-        let n = cx.recv(&mut buf)?;
+        // Uninitialised: no 16 KiB memset per read.
+        let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
+        let data = cx.recv_uninit(&mut buf)?;
         // Sends what the socket takes now and queues the rest; above the
         // high watermark the loop stops polling this channel for input.
-        cx.push(&buf[..n])
+        cx.push(data)
     }
 
     // The defaults do the rest: `handle_eof` closes once the echo is sent,
@@ -211,16 +213,16 @@ async fn echo_until_eof(mut stream: &TcpStream) -> io::Result<()> {
         // The buffer's scope holds no `.await`, so it is not part of the
         // task's future.
         let unsent = {
-            let mut buf = [0u8; ASYNC_BUFFER];
-            match stream.try_read(&mut buf) {
-                Ok(0) => None,
-                Ok(n) => {
-                    let sent = match stream.try_write(&buf[..n]) {
+            let mut buf = [MaybeUninit::<u8>::uninit(); ASYNC_BUFFER];
+            match stream.try_read_uninit(&mut buf) {
+                Ok([]) => None,
+                Ok(data) => {
+                    let sent = match stream.try_write(data) {
                         Ok(sent) => sent,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
                         Err(e) => return Err(e),
                     };
-                    Some(buf[sent..n].to_vec())
+                    Some(data[sent..].to_vec())
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(Vec::new()),
                 Err(e) => return Err(e),

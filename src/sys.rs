@@ -1,6 +1,7 @@
 //! The one module with `unsafe` code: a registration that owns its I/O
-//! object, so the fd cannot close while the poller still watches it, and the
-//! two socket2 calls that want `MaybeUninit` buffers.
+//! object, so the fd cannot close while the poller still watches it, the
+//! socket2 calls that want `MaybeUninit` buffers, and reads into
+//! uninitialised memory.
 //!
 //! `polling::Poller::add` is unsafe because the caller must delete the source
 //! before closing it: kqueue and poll(2) would otherwise keep polling a
@@ -213,4 +214,32 @@ pub(crate) fn recv_from(
 /// `recv(2)` with `MSG_OOB` into an initialised buffer.
 pub(crate) fn recv_out_of_band(socket: &socket2::Socket, buf: &mut [u8]) -> io::Result<usize> {
     socket.recv_out_of_band(as_uninit(buf))
+}
+
+/// Reads into uninitialised memory (no need to zero a buffer first) and
+/// returns the part the read filled.
+pub(crate) fn read_uninit<'b>(
+    io: &crate::net::Io,
+    buf: &'b mut [MaybeUninit<u8>],
+) -> io::Result<&'b mut [u8]> {
+    let n = match io {
+        crate::net::Io::Socket(s) => s.recv(buf)?,
+        #[cfg(unix)]
+        crate::net::Io::File(f) => {
+            // SAFETY: the pointer and length describe `buf`, which is
+            // valid for writes of `buf.len()` bytes for the whole call;
+            // read(2) writes at most that many bytes and no others.
+            let r = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            r as usize
+        }
+    };
+    let n = n.min(buf.len());
+    let filled = &mut buf[..n];
+    // SAFETY: recv(2) and read(2) returned `n`: they initialised the first
+    // `n` bytes of `buf` (never more than its length), and `MaybeUninit<u8>`
+    // has the layout of `u8`.
+    Ok(unsafe { &mut *(filled as *mut [MaybeUninit<u8>] as *mut [u8]) })
 }

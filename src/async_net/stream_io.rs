@@ -163,6 +163,24 @@ macro_rules! impl_stream_readiness {
                     })
             }
 
+            /// Reads what is there without waiting, into uninitialised
+            /// memory, and returns the part filled: as `try_read`, without
+            /// zeroing a buffer first. An empty result (with a non-empty
+            /// `buf`) is end of file.
+            ///
+            /// # Errors
+            ///
+            /// Would-block and socket errors.
+            pub fn try_read_uninit<'b>(
+                &self,
+                buf: &'b mut [std::mem::MaybeUninit<u8>],
+            ) -> std::io::Result<&'b mut [u8]> {
+                self.source
+                    .try_io($crate::async_net::source::Direction::Read, |io| {
+                        $crate::sys::read_uninit(io, buf)
+                    })
+            }
+
             /// Writes what the socket takes without waiting.
             ///
             /// # Errors

@@ -3,12 +3,15 @@
 //! channel whose callback is running.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::Shutdown;
 
 use super::{ChannelId, Map};
 use crate::error::{Error, Result, is_disconnect};
 use crate::event_loop::Session;
-use crate::net::{Address, Socket, SocketKind, SocketState};
+
+use crate::net::{Address, Io, Socket, SocketKind, SocketState};
+use crate::sys;
 
 fn closed_io(id: ChannelId) -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, Error::Closed(id))
@@ -83,6 +86,28 @@ impl Map {
     }
 
     pub(crate) fn recv(&self, id: ChannelId, buf: &mut [u8]) -> io::Result<usize> {
+        let wanted = !buf.is_empty();
+        self.read_with(id, wanted, |io| io.read(buf), |n| *n)
+    }
+
+    pub(crate) fn recv_uninit<'b>(
+        &self,
+        id: ChannelId,
+        buf: &'b mut [MaybeUninit<u8>],
+    ) -> io::Result<&'b mut [u8]> {
+        let wanted = !buf.is_empty();
+        self.read_with(id, wanted, |io| sys::read_uninit(io, buf), |b| b.len())
+    }
+
+    /// One read on a channel's stream: notes end of file (a zero-length
+    /// read of a non-empty buffer) and disconnects, then settles.
+    fn read_with<R>(
+        &self,
+        id: ChannelId,
+        wanted: bool,
+        read: impl FnOnce(&Io) -> io::Result<R>,
+        len: impl Fn(&R) -> usize,
+    ) -> io::Result<R> {
         let mut inner = self.inner.borrow_mut();
         let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
         match channel.state {
@@ -90,9 +115,14 @@ impl Map {
             SocketState::Connecting => return Err(io::ErrorKind::WouldBlock.into()),
             _ => {}
         }
-        let result = channel.reg.get().read(buf);
+        let result = read(channel.reg.get());
         match &result {
-            Ok(0) if !buf.is_empty() && channel.kind != SocketKind::Datagram && !channel.eof => {
+            Ok(r)
+                if len(r) == 0
+                    && wanted
+                    && channel.kind != SocketKind::Datagram
+                    && !channel.eof =>
+            {
                 channel.eof = true;
                 channel.eof_pending = true;
             }
