@@ -101,6 +101,13 @@ impl Map {
         for id in self.ids() {
             self.refresh(id);
         }
+        // Without a pass limit, a wait that times out only starts the next
+        // one, so a non-zero timeout is the same as none; none spares the
+        // kernel arming polling's timerfd for every wait.
+        let wait = match options.timeout {
+            Some(t) if options.count.is_none() && !t.is_zero() => None,
+            other => other,
+        };
         let mut passes = 0u64;
         loop {
             if let Some(exit) = self.stop_requested() {
@@ -112,7 +119,7 @@ impl Map {
             if options.count.is_some_and(|count| passes >= count) {
                 return Ok(Exit::CountExhausted);
             }
-            pass::pass(self, options.timeout)?;
+            pass::pass(self, wait)?;
             passes += 1;
         }
     }
