@@ -33,6 +33,8 @@ pub(crate) struct TaskKey {
 struct Task {
     future: Pin<Box<dyn Future<Output = ()>>>,
     waker: Arc<TaskWaker>,
+    /// `waker` as a `Waker`, made once rather than at every poll.
+    handle: Waker,
 }
 
 /// A slot of the task slab.
@@ -95,7 +97,12 @@ impl Executor {
             shared: self.shared.clone(),
         });
         Wake::wake_by_ref(&waker);
-        slot.task = Some(Task { future, waker });
+        let handle = Waker::from(waker.clone());
+        slot.task = Some(Task {
+            future,
+            waker,
+            handle,
+        });
         slot.live = true;
         self.len += 1;
     }
@@ -143,8 +150,7 @@ pub(crate) fn run_ready(map: &Map) {
         let Some(mut task) = task else { continue };
         task.waker.queued.store(false, Ordering::Release);
         budget::reset();
-        let waker = Waker::from(task.waker.clone());
-        let mut cx = Context::from_waker(&waker);
+        let mut cx = Context::from_waker(&task.handle);
         // Task futures catch their own panics (see `task::TaskFuture`).
         if task.future.as_mut().poll(&mut cx).is_ready() {
             // Dropped outside any borrow: a finished future's drop may use
