@@ -15,12 +15,14 @@ pub struct TimerHandle {
     map: WeakMap,
     /// The timer.
     key: TimerKey,
+    /// When the callback is due.
+    deadline: Instant,
 }
 
 impl fmt::Debug for TimerHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimerHandle")
-            .field("deadline", &self.key.0)
+            .field("deadline", &self.deadline)
             .finish()
     }
 }
@@ -28,14 +30,18 @@ impl fmt::Debug for TimerHandle {
 impl TimerHandle {
     /// Cancels the callback. Returns `true` if it had not run yet.
     pub fn cancel(&self) -> bool {
-        self.map
-            .upgrade()
-            .is_ok_and(|map| map.inner.borrow_mut().timers.cancel(self.key))
+        let Ok(map) = self.map.upgrade() else {
+            return false;
+        };
+        let callback = map.inner.borrow_mut().timers.cancel(self.key);
+        // Dropped with the map no longer borrowed: the callback may own
+        // things whose `Drop` uses the map.
+        callback.is_some()
     }
 
     /// Returns when the callback is due.
     pub fn deadline(&self) -> Instant {
-        self.key.0
+        self.deadline
     }
 }
 
@@ -79,6 +85,7 @@ impl Map {
         TimerHandle {
             map: WeakMap::new(self),
             key,
+            deadline,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 
-use super::sleep::{Sleep, sleep_until};
+use super::sleep::{Sleep, sleep};
 
 /// Ticks every period; see [`interval`].
 #[derive(Debug)]
@@ -29,7 +29,7 @@ pub struct Interval {
 pub fn interval(period: Duration) -> Interval {
     assert!(!period.is_zero(), "interval: the period must not be zero");
     Interval {
-        sleep: sleep_until(super::after(Instant::now(), period)),
+        sleep: sleep(period),
         period,
     }
 }
@@ -54,7 +54,7 @@ impl Interval {
                 } else {
                     on_time
                 };
-                self.sleep.reset(next);
+                self.sleep.reset_from(now, next);
                 Poll::Ready(deadline)
             }
         }

@@ -16,8 +16,34 @@ pub struct Sleep {
     deadline: Instant,
     /// The map whose timers wake this future, found at the first poll.
     map: Option<WeakMap>,
-    /// The pending timer, once registered.
+    /// The pending timer, once registered: its firing is what completes
+    /// the future.
     key: Option<TimerKey>,
+    /// What is known of the deadline while no timer is registered.
+    phase: Phase,
+}
+
+/// What a [`Sleep`] knows of its deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// It came from the caller and may have passed: check the clock.
+    Unchecked,
+    /// It was computed from a clock reading just taken, and was later: in
+    /// a running loop the first poll need not read the clock again.
+    Fresh,
+    /// It has passed.
+    Reached,
+}
+
+impl Phase {
+    /// For a deadline computed from the clock reading `now`.
+    fn after_reading(now: Instant, deadline: Instant) -> Phase {
+        if deadline <= now {
+            Phase::Reached
+        } else {
+            Phase::Fresh
+        }
+    }
 }
 
 /// Returns a future that completes after `duration`, on the map whose loop
@@ -34,7 +60,14 @@ pub struct Sleep {
 /// # Ok::<(), asyncore::Error>(())
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(super::after(Instant::now(), duration))
+    let now = Instant::now();
+    let deadline = super::after(now, duration);
+    Sleep {
+        deadline,
+        map: None,
+        key: None,
+        phase: Phase::after_reading(now, deadline),
+    }
 }
 
 /// Returns a future that completes at `deadline`.
@@ -43,6 +76,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
         deadline,
         map: None,
         key: None,
+        phase: Phase::Unchecked,
     }
 }
 
@@ -56,14 +90,37 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.cancel_timer();
         self.deadline = deadline;
+        self.phase = Phase::Unchecked;
+    }
+
+    /// Moves the deadline to `deadline`, computed from the clock reading
+    /// `now`.
+    pub(crate) fn reset_from(&mut self, now: Instant, deadline: Instant) {
+        self.reset(deadline);
+        self.phase = Phase::after_reading(now, deadline);
     }
 
     fn cancel_timer(&mut self) {
-        if let (Some(key), Some(map)) = (self.key.take(), &self.map) {
-            if let Ok(map) = map.upgrade() {
-                map.inner.borrow_mut().timers.cancel(key);
-            }
-        }
+        let (Some(key), Some(weak)) = (self.key.take(), &self.map) else {
+            return;
+        };
+        let Ok(map) = weak.upgrade() else {
+            return;
+        };
+        // `try_`: `Drop` must not panic; if the map is borrowed the timer
+        // stays and only wakes the task once, spuriously.
+        let action = match map.inner.try_borrow_mut() {
+            Ok(mut inner) => inner.timers.cancel(key),
+            Err(_) => None,
+        };
+        // Dropped with the map no longer borrowed.
+        drop(action);
+    }
+
+    /// Completes.
+    fn reached(&mut self) -> Poll<()> {
+        self.phase = Phase::Reached;
+        Poll::Ready(())
     }
 }
 
@@ -71,32 +128,55 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
-            self.cancel_timer();
+        let this = &mut *self;
+        if let Some(key) = this.key {
+            // Registered: complete once the timer has fired.
+            let map = this.map.as_ref().map(WeakMap::upgrade);
+            if let Some(Ok(map)) = map {
+                if map.inner.borrow_mut().timers.set_waker(key, cx.waker()) {
+                    return Poll::Pending;
+                }
+            }
+            // Fired, or the map is gone (nothing could wake us: complete
+            // rather than hang).
+            this.key = None;
+            return this.reached();
+        }
+        if this.phase == Phase::Reached {
             return Poll::Ready(());
         }
-        let map = match &self.map {
+        let map = match &this.map {
             Some(weak) => weak.upgrade(),
             None => current_map().map_err(Into::into),
         };
-        // Without a map nothing can ever wake us: complete rather than hang.
         let Ok(map) = map else {
-            return Poll::Ready(());
+            return this.reached();
         };
-        if self.map.is_none() {
-            self.map = Some(WeakMap::new(&map));
-        }
         let mut inner = map.inner.borrow_mut();
-        let refreshed = self
-            .key
-            .is_some_and(|key| inner.timers.set_waker(key, cx.waker()));
-        if !refreshed {
-            let deadline = self.deadline;
-            self.key = Some(
-                inner
-                    .timers
-                    .schedule(deadline, TimerAction::Wake(cx.waker().clone())),
-            );
+        // Due by the start of this pass's wake-up check: it would have
+        // fired there. Otherwise, in a running loop and with a deadline
+        // computed from a recent clock reading, register without reading
+        // the clock again: should the deadline have passed meanwhile, the
+        // next check fires the timer, as it would have fired one set
+        // earlier. Else (a deadline from the caller, or no loop to fire the
+        // timer) read the clock.
+        let due = match inner.timers.checked_at() {
+            Some(checked) if checked >= this.deadline => true,
+            _ if this.phase == Phase::Fresh && inner.running => false,
+            _ => Instant::now() >= this.deadline,
+        };
+        if due {
+            drop(inner);
+            return this.reached();
+        }
+        this.key = Some(
+            inner
+                .timers
+                .schedule(this.deadline, TimerAction::Wake(cx.waker().clone())),
+        );
+        drop(inner);
+        if this.map.is_none() {
+            this.map = Some(WeakMap::new(&map));
         }
         Poll::Pending
     }
