@@ -65,8 +65,11 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>) -> Result<()> {
     let mut ready = {
         let mut inner = map.inner.borrow_mut();
         let inner = &mut *inner;
+        // The clock is read only when a timer is pending.
         let timeout = if inner.executor.shared.has_work() {
             Some(Duration::ZERO)
+        } else if inner.timers.is_empty() {
+            timeout
         } else {
             inner.timers.clamp(timeout, Instant::now())
         };
@@ -94,6 +97,9 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>) -> Result<()> {
 }
 
 fn fire_timers(map: &Map) {
+    if map.inner.borrow().timers.is_empty() {
+        return;
+    }
     let now = Instant::now();
     loop {
         let action = map.inner.borrow_mut().timers.pop_due(now);

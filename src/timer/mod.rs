@@ -252,6 +252,11 @@ impl Timers {
         }
     }
 
+    /// Whether no timer is pending.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
     /// When the latest wake-up check started; see [`Timers::pop_due`].
     pub(crate) fn checked_at(&self) -> Option<Instant> {
         self.checked_at
