@@ -50,7 +50,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--memory-child") {
         let kind = Server::from_name(&args[i + 1]).expect("server name");
-        memory_child(kind);
+        let settle = args
+            .iter()
+            .position(|a| a == "--settle-ms")
+            .and_then(|i| args.get(i + 1))
+            .map_or(300, |ms| ms.parse().expect("--settle-ms"));
+        memory_child(kind, Duration::from_millis(settle));
         return;
     }
     let smoke = args.iter().any(|a| a == "--smoke");
@@ -63,12 +68,14 @@ fn main() {
     };
     let rounds: usize = value("--rounds").map_or(if smoke { 1 } else { 3 }, |v| v.parse().unwrap());
     let secs = Duration::from_secs_f64(
-        value("--secs").map_or(if smoke { 0.1 } else { 1.5 }, |v| v.parse().unwrap()),
+        value("--secs").map_or(if smoke { 0.05 } else { 1.5 }, |v| v.parse().unwrap()),
     );
-    let warmup = if smoke {
-        Duration::from_millis(20)
+    // The warm-up, and how long a memory child lets its server poll new
+    // connections before reading its RSS.
+    let (warmup, settle) = if smoke {
+        (Duration::from_millis(10), Duration::from_millis(30))
     } else {
-        Duration::from_millis(300)
+        (Duration::from_millis(300), Duration::from_millis(300))
     };
     let only = value("--only");
     let wanted = |name: &str| {
@@ -95,7 +102,7 @@ fn main() {
     raise_fd_limit();
 
     let (many, idle, mem_conns) = if smoke {
-        (4, 100, 500)
+        (4, 100, 300)
     } else {
         (50, 5000, 10_000)
     };
@@ -239,7 +246,7 @@ fn main() {
         let mut per: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
         for _ in 0..rounds.min(2) {
             for (k, &kind) in servers.iter().enumerate() {
-                per[k].push(memory_run(kind, mem_conns));
+                per[k].push(memory_run(kind, mem_conns, settle));
             }
         }
         let med: Vec<f64> = per.into_iter().map(median).collect();

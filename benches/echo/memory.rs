@@ -17,7 +17,7 @@ fn vm_rss_kib() -> u64 {
 /// The child side: starts the server, prints `READY addr rss`, then for each
 /// `COUNT n` line on stdin waits for n accepted connections, settles, and
 /// prints the RSS in KiB.
-pub(crate) fn memory_child(kind: Server) {
+pub(crate) fn memory_child(kind: Server, settle: Duration) {
     raise_fd_limit();
     let server = start_server(kind, None);
     std::thread::sleep(Duration::from_millis(50));
@@ -30,7 +30,7 @@ pub(crate) fn memory_child(kind: Server) {
         };
         server.wait_accepted(n.parse().unwrap(), Duration::from_secs(60));
         // Lets the server poll every new connection (tasks start lazily).
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(settle);
         println!("RSS {}", vm_rss_kib());
         io::stdout().flush().unwrap();
     }
@@ -38,10 +38,11 @@ pub(crate) fn memory_child(kind: Server) {
 }
 
 /// Bytes of server RSS per idle connection, at `n` connections.
-pub(crate) fn memory_run(kind: Server, n: usize) -> f64 {
+pub(crate) fn memory_run(kind: Server, n: usize, settle: Duration) -> f64 {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args(["--memory-child", kind.name()])
+        .args(["--settle-ms", &settle.as_millis().to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
