@@ -1293,6 +1293,49 @@ fn discard_buffers_drops_queued_output_and_pending_input() {
     assert_no_error(&log);
 }
 
+#[test]
+fn an_error_in_found_terminator_keeps_the_rest_of_the_read() {
+    // As in Python, where the rest stays in `ac_in_buffer`: bytes read
+    // after the failing record are decoded at the next read, not lost (the
+    // records are handed out straight from the read buffer, so this checks
+    // that an error still buffers what is left of it).
+    #[derive(Default)]
+    struct Picky {
+        record: Vec<u8>,
+        log: Rc<RefCell<Vec<String>>>,
+    }
+    impl Chat for Picky {
+        fn collect_incoming_data(&mut self, _: &mut ChatCtx<'_, '_>, data: &[u8]) -> Result<()> {
+            self.record.extend_from_slice(data);
+            Ok(())
+        }
+        fn found_terminator(&mut self, _: &mut ChatCtx<'_, '_>) -> Result<()> {
+            let record = String::from_utf8(std::mem::take(&mut self.record)).unwrap();
+            self.log.borrow_mut().push(record.clone());
+            if record == "bad" {
+                return Err(io::Error::other("a bad record").into());
+            }
+            Ok(())
+        }
+        fn handle_error(&mut self, _: &mut ChatCtx<'_, '_>, error: Error) {
+            // Logged; the channel stays open.
+            self.log.borrow_mut().push(format!("error: {error}"));
+        }
+    }
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let chat = Picky {
+        log: log.clone(),
+        ..Picky::default()
+    };
+    let mut p = pair(ChatChannel::new(chat).with_terminator("\n"));
+    p.send_and_read(b"bad\ngood\nhalf");
+    p.send_and_read(b"-done\n");
+    assert_eq!(
+        *log.borrow(),
+        ["bad", "error: a bad record", "good", "half-done"]
+    );
+}
+
 // Kept as in Python (spec §5 row 20, "copy"): discard_buffers also drops a
 // close_when_done still queued behind a producer, so the channel stays open.
 #[test]

@@ -247,18 +247,27 @@ impl<C: Chat> ChatChannel<C> {
     /// then buffers what is left: a held-back partial terminator, or the
     /// rest of the input if the channel is closing.
     fn deliver_read(&mut self, cx: &mut Ctx<'_>, mut input: &[u8]) -> Result<()> {
+        let handed = self.deliver_borrowed(cx, &mut input);
+        // Kept even after an error, as bytes fed to the splitter would be.
+        self.splitter.feed(input);
+        handed?;
+        self.deliver(cx)
+    }
+
+    /// The pieces of `input` the splitter can decode without buffering;
+    /// advances `input` past them.
+    fn deliver_borrowed(&mut self, cx: &mut Ctx<'_>, input: &mut &[u8]) -> Result<()> {
         while !cx.is_closing() {
             let piece = self
                 .splitter
-                .next_piece_in(&mut input, &mut self.state.terminator)?;
+                .next_piece_in(input, &mut self.state.terminator)?;
             let Some(piece) = piece else { break };
             Self::hand(&mut self.chat, &mut self.state, cx, piece)?;
             if self.after_piece() {
-                input = &[];
+                *input = &[];
             }
         }
-        self.splitter.feed(input);
-        self.deliver(cx)
+        Ok(())
     }
 
     /// One piece to the chat callbacks.
