@@ -362,71 +362,59 @@ fn timers_batch_ours_call_later(n: usize) -> Duration {
     elapsed
 }
 
+/// Makes `n` timers with `make` and polls each once (which registers it),
+/// keeping them all, then drops them all (which cancels them); returns how
+/// many were pending.
+async fn batch<F: Future>(n: usize, make: impl Fn() -> F) -> usize {
+    let mut timers = Vec::with_capacity(n);
+    let mut pending = 0;
+    for _ in 0..n {
+        let mut timer = Box::pin(make());
+        pending += usize::from(poll_once(timer.as_mut()).await.is_pending());
+        timers.push(timer);
+    }
+    drop(timers);
+    pending
+}
+
+/// As [`batch`], one timer at a time: each is dropped before the next.
+async fn one_at_a_time<F: Future>(n: usize, make: impl Fn() -> F) -> usize {
+    let mut pending = 0;
+    for _ in 0..n {
+        let timer = pin!(make());
+        pending += usize::from(poll_once(timer).await.is_pending());
+    }
+    pending
+}
+
+/// Times `run`, which returns how many of `n` timers were pending.
+fn timed_pending(n: usize, what: &str, run: impl FnOnce() -> usize) -> Duration {
+    let start = Instant::now();
+    let pending = run();
+    let elapsed = start.elapsed();
+    check(pending == n, &format!("{what}: {pending} of {n} pending"));
+    elapsed
+}
+
 fn timers_batch_ours_sleep(n: usize) -> Duration {
     let map = new_map();
-    let start = Instant::now();
-    let pending = map
-        .block_on(async {
-            let mut sleeps = Vec::with_capacity(n);
-            let mut pending = 0;
-            for _ in 0..n {
-                let mut sleep = Box::pin(asyncore::sleep(FAR));
-                pending += usize::from(poll_once(sleep.as_mut()).await.is_pending());
-                sleeps.push(sleep);
-            }
-            drop(sleeps);
-            pending
-        })
-        .expect("block_on");
-    let elapsed = start.elapsed();
-    check(
-        pending == n,
-        &format!("ours sleep: {pending} of {n} pending"),
-    );
-    elapsed
+    timed_pending(n, "ours sleep", || {
+        map.block_on(batch(n, || asyncore::sleep(FAR)))
+            .expect("block_on")
+    })
 }
 
 fn timers_batch_tokio(n: usize) -> Duration {
     let rt = tokio_runtime();
-    let start = Instant::now();
-    let pending = rt.block_on(async {
-        let mut sleeps = Vec::with_capacity(n);
-        let mut pending = 0;
-        for _ in 0..n {
-            let mut sleep = Box::pin(tokio::time::sleep(FAR));
-            pending += usize::from(poll_once(sleep.as_mut()).await.is_pending());
-            sleeps.push(sleep);
-        }
-        drop(sleeps);
-        pending
-    });
-    let elapsed = start.elapsed();
-    check(
-        pending == n,
-        &format!("tokio sleep: {pending} of {n} pending"),
-    );
-    elapsed
+    timed_pending(n, "tokio sleep", || {
+        rt.block_on(batch(n, || tokio::time::sleep(FAR)))
+    })
 }
 
 fn timers_batch_async_io(n: usize) -> Duration {
-    let start = Instant::now();
-    let pending = async_io::block_on(async {
-        let mut timers = Vec::with_capacity(n);
-        let mut pending = 0;
-        for _ in 0..n {
-            let mut timer = Box::pin(async_io::Timer::after(FAR));
-            pending += usize::from(poll_once(timer.as_mut()).await.is_pending());
-            timers.push(timer);
-        }
-        drop(timers);
-        pending
-    });
-    let elapsed = start.elapsed();
-    check(
-        pending == n,
-        &format!("async-io Timer: {pending} of {n} pending"),
-    );
-    elapsed
+    timed_pending(n, "async-io Timer", || {
+        async_io::block_on(batch(n, || async_io::Timer::after(FAR)))
+    })
 }
 
 fn timers_single_ours_call_later(n: usize) -> Duration {
@@ -447,60 +435,23 @@ fn timers_single_ours_call_later(n: usize) -> Duration {
 
 fn timers_single_ours_sleep(n: usize) -> Duration {
     let map = new_map();
-    let start = Instant::now();
-    let pending = map
-        .block_on(async {
-            let mut pending = 0;
-            for _ in 0..n {
-                let sleep = pin!(asyncore::sleep(FAR));
-                pending += usize::from(poll_once(sleep).await.is_pending());
-            }
-            pending
-        })
-        .expect("block_on");
-    let elapsed = start.elapsed();
-    check(
-        pending == n,
-        &format!("ours sleep: {pending} of {n} pending"),
-    );
-    elapsed
+    timed_pending(n, "ours sleep", || {
+        map.block_on(one_at_a_time(n, || asyncore::sleep(FAR)))
+            .expect("block_on")
+    })
 }
 
 fn timers_single_tokio(n: usize) -> Duration {
     let rt = tokio_runtime();
-    let start = Instant::now();
-    let pending = rt.block_on(async {
-        let mut pending = 0;
-        for _ in 0..n {
-            let sleep = pin!(tokio::time::sleep(FAR));
-            pending += usize::from(poll_once(sleep).await.is_pending());
-        }
-        pending
-    });
-    let elapsed = start.elapsed();
-    check(
-        pending == n,
-        &format!("tokio sleep: {pending} of {n} pending"),
-    );
-    elapsed
+    timed_pending(n, "tokio sleep", || {
+        rt.block_on(one_at_a_time(n, || tokio::time::sleep(FAR)))
+    })
 }
 
 fn timers_single_async_io(n: usize) -> Duration {
-    let start = Instant::now();
-    let pending = async_io::block_on(async {
-        let mut pending = 0;
-        for _ in 0..n {
-            let timer = pin!(async_io::Timer::after(FAR));
-            pending += usize::from(poll_once(timer).await.is_pending());
-        }
-        pending
-    });
-    let elapsed = start.elapsed();
-    check(
-        pending == n,
-        &format!("async-io Timer: {pending} of {n} pending"),
-    );
-    elapsed
+    timed_pending(n, "async-io Timer", || {
+        async_io::block_on(one_at_a_time(n, || async_io::Timer::after(FAR)))
+    })
 }
 
 /// Cancelled timers must never fire: `n` zero-delay callbacks are scheduled
