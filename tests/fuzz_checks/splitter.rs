@@ -9,7 +9,7 @@
 //! | terminator | the initial terminator, see [`Input::terminator`] |
 //! | limit | 0: default (`Splitter::new`), 1: unlimited, n: `n - 2` bytes |
 //! | chunking | `% 8`: 0/1/2: chunks of 1/2/3 bytes, 3: one chunk, else random sizes up to the next byte (`0` allowed) from an 8-byte seed |
-//! | flags | bit 0: `reset_record` on a change; bit 1: clone the splitter after every chunk |
+//! | flags | bit 0: `reset_record` on a change; bit 1: clone the splitter after every chunk; bit 2: decode each chunk from the borrowed slice first (`next_piece_in`, as `ChatChannel` does), feeding only the rest |
 //! | rule | `% 9` entries, each "keep" or a terminator: the new terminator at the k-th record end is entry `k % len` |
 //! | rest | the stream |
 
@@ -63,6 +63,8 @@ struct Case {
     reset_on_change: bool,
     /// Continue with a clone of the splitter after every chunk.
     clone_each_chunk: bool,
+    /// Decode each chunk with `next_piece_in` before feeding what is left.
+    borrowed: bool,
 }
 
 impl Input<'_> {
@@ -129,6 +131,7 @@ impl Case {
             chunks,
             reset_on_change: flags & 1 != 0,
             clone_each_chunk: flags & 2 != 0,
+            borrowed: flags & 4 != 0,
         }
     }
 
@@ -168,11 +171,34 @@ impl Case {
         let stride = (chunks.len() / 24).max(1);
 
         for (k, &size) in chunks.iter().enumerate() {
-            s.feed(&self.stream[fed..fed + size]);
+            let mut chunk: &[u8] = &self.stream[fed..fed + size];
             fed += size;
+            let mut borrowed = self.borrowed;
+            if !borrowed {
+                s.feed(chunk);
+            }
             loop {
                 let before = t.clone();
-                match s.next_piece(&mut t) {
+                let step = if borrowed {
+                    match s.next_piece_in(&mut chunk, &mut t) {
+                        Ok(None) => {
+                            // The rest (a partial terminator, or bytes
+                            // behind buffered ones) goes in the buffer.
+                            s.feed(chunk);
+                            borrowed = false;
+                            continue;
+                        }
+                        Err(e) => {
+                            // As the fed path would hold it.
+                            s.feed(chunk);
+                            Err(e)
+                        }
+                        piece => piece,
+                    }
+                } else {
+                    s.next_piece(&mut t)
+                };
+                match step {
                     Ok(None) => break,
                     Ok(Some(Piece::Data(d))) => {
                         assert!(!d.is_empty(), "empty data piece");
