@@ -17,6 +17,9 @@ mod sleep;
 mod timeout;
 
 pub use call::TimerHandle;
+pub use interval::{Interval, interval};
+pub use sleep::{Sleep, sleep, sleep_until};
+pub use timeout::{Timeout, timeout};
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +29,3 @@ pub(crate) fn after(start: Instant, duration: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
     start.checked_add(duration.min(FAR)).unwrap_or(start)
 }
-pub use interval::{Interval, interval};
-pub use sleep::{Sleep, sleep, sleep_until};
-pub use timeout::{Timeout, timeout};
