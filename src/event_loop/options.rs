@@ -46,7 +46,9 @@ impl RunOptions {
 
     /// Sets the longest wait of each pass (not a total deadline): a
     /// `Duration`, or `None` to wait until an event arrives. Zero polls
-    /// without waiting.
+    /// without waiting. It matters together with [`count`](Self::count):
+    /// without a pass limit a timed-out wait would only start the next
+    /// one, so the loop then waits for events (or its timers) alone.
     #[must_use]
     pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.timeout = timeout.into();
