@@ -23,13 +23,13 @@ use crate::net::{Address, Socket};
 /// | [`writable`](Dispatcher::writable) | the loop asks whether to poll for output | `false` |
 /// | [`handle_connect`](Dispatcher::handle_connect) | a non-blocking connect succeeded | nothing |
 /// | [`handle_accepted`](Dispatcher::handle_accepted) | a listener accepted a connection | drops (closes) it |
-/// | [`handle_accept_error`](Dispatcher::handle_accept_error) | accept ran out of descriptors or memory | logs to stderr |
+/// | [`handle_accept_error`](Dispatcher::handle_accept_error) | accept ran out of descriptors or memory | emits a `warn` event |
 /// | [`handle_read`](Dispatcher::handle_read) | input is ready | reads and discards up to 64 KiB |
 /// | [`handle_write`](Dispatcher::handle_write) | output is possible and `writable()` is true | nothing |
 /// | [`handle_expt`](Dispatcher::handle_expt) | out-of-band (urgent) data arrived | reads and discards it |
 /// | [`handle_eof`](Dispatcher::handle_eof) | the peer shut down its side (a `recv` returned 0) | closes once queued output is sent |
 /// | [`handle_close`](Dispatcher::handle_close) | the channel closes, for whatever reason | nothing |
-/// | [`handle_error`](Dispatcher::handle_error) | a hook returned an error or panicked, or a connect failed | logs to stderr and closes |
+/// | [`handle_error`](Dispatcher::handle_error) | a hook returned an error or panicked, or a connect failed | emits a `warn` event (`error` for a panic) and closes |
 ///
 /// Within one readiness event the order is: connect, exceptional (urgent
 /// data), read, write, error. (Python ran exceptional after write; see the
@@ -155,12 +155,10 @@ pub trait Dispatcher: 'static {
     /// `ENOBUFS`, `ENOMEM`). The listener stays open; the loop stops
     /// polling it for a back-off of 10 ms, doubling up to 1 s while the
     /// failures go on, so it neither spins nor drops the listener. Default:
-    /// logs the error to stderr.
+    /// emits a `warn` [`tracing`] event with the listener's `channel`, its
+    /// `local` address and the `error`.
     fn handle_accept_error(&mut self, cx: &mut Ctx<'_>, error: io::Error) -> Result<()> {
-        eprintln!(
-            "asyncore: accept on channel {} failed, pausing it: {error}",
-            cx.id()
-        );
+        crate::diag::accept_paused(cx.map(), cx.id(), &error);
         Ok(())
     }
 
@@ -217,13 +215,12 @@ pub trait Dispatcher: 'static {
 
     /// Called with an error a hook returned (other than would-block and
     /// disconnects), a hook's panic ([`Error::Panicked`]), or a failed
-    /// connect ([`Error::Connect`]). Default: logs it to stderr and closes
-    /// the channel. A panic in this hook closes the channel.
+    /// connect ([`Error::Connect`]). Default: emits a [`tracing`] event
+    /// (`warn`; `error` for a panic) with the `channel`, `peer` and `error`
+    /// as fields, and closes the channel. A panic in this hook closes the
+    /// channel.
     fn handle_error(&mut self, cx: &mut Ctx<'_>, error: Error) {
-        eprintln!(
-            "asyncore: uncaptured error on channel {}, closing it: {error}",
-            cx.id()
-        );
+        crate::diag::uncaptured(cx.map(), cx.id(), &error);
         cx.close();
     }
 }

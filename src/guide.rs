@@ -237,10 +237,16 @@
 //!     read, write, then exceptional). `polling` reports a lone urgent byte
 //!     as readable too, and a plain `recv` at the urgent mark makes Linux
 //!     skip the byte before `handle_expt` could read it.
-//! 18. **No `log`/`log_info`.** The default `handle_error` and
-//!     `handle_accept_error` print one line to stderr; override them to use
-//!     your logger. `repr`, `compact_traceback` and `_strerror` have no
-//!     counterpart: errors are values with `Display`.
+//! 18. **No `log`/`log_info`; `tracing` events instead.** Python's
+//!     defaults print to stderr; ours never print. The default
+//!     `handle_error` and `handle_accept_error` emit a [`tracing`] event
+//!     (`warn`, or `error` for a panic) with the `channel`, `peer` and
+//!     `error` as fields, and the loop emits `error` events for panicking
+//!     callbacks and tasks nobody awaits, and `debug` events for closed
+//!     channels inside a `run` span. Install a subscriber
+//!     (`tracing-subscriber` with `RUST_LOG=asyncore=debug`) to see them,
+//!     or override the hooks. `repr`, `compact_traceback` and `_strerror`
+//!     have no counterpart: errors are values with `Display`.
 //!
 //! [`Map`]: crate::Map
 //! [`Map::run`]: crate::Map::run

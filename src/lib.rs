@@ -166,6 +166,7 @@ mod async_net;
 mod channel;
 pub mod chat;
 mod ctx;
+mod diag;
 mod dispatcher;
 mod error;
 mod event_loop;

@@ -88,12 +88,11 @@ pub trait Chat: 'static {
     }
 
     /// Called with an error a callback returned, a panic, a failed connect,
-    /// or [`Error::RecordTooLong`]. Default: logs to stderr and closes.
+    /// or [`Error::RecordTooLong`]. Default: emits a
+    /// [`tracing`] event as [`Dispatcher::handle_error`](crate::Dispatcher::handle_error)
+    /// does, and closes.
     fn handle_error(&mut self, cx: &mut ChatCtx<'_, '_>, error: Error) {
-        eprintln!(
-            "asyncore: uncaptured error on chat channel {}, closing it: {error}",
-            cx.id()
-        );
+        crate::diag::uncaptured(cx.ctx().map(), cx.id(), &error);
         cx.close();
     }
 }

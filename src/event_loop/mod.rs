@@ -98,6 +98,7 @@ impl Map {
     /// ```
     pub fn run(&self, options: &RunOptions) -> Result<Exit> {
         let _guard = RunningGuard::enter(self)?;
+        let _span = crate::diag::run_span(options.count, options.timeout).entered();
         for id in self.ids() {
             self.refresh(id);
         }
@@ -109,19 +110,21 @@ impl Map {
             other => other,
         };
         let mut passes = 0u64;
-        loop {
+        let exit = loop {
             if let Some(exit) = self.stop_requested() {
-                return Ok(exit);
+                break exit;
             }
             if self.is_empty() && self.tasks() == 0 {
-                return Ok(Exit::Empty);
+                break Exit::Empty;
             }
             if options.count.is_some_and(|count| passes >= count) {
-                return Ok(Exit::CountExhausted);
+                break Exit::CountExhausted;
             }
             pass::pass(self, wait)?;
             passes += 1;
-        }
+        };
+        crate::diag::run_returned(exit, passes);
+        Ok(exit)
     }
 
     /// Takes a pending stop request, local or remote.

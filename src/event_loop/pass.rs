@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use super::dispatch::dispatch;
-use crate::error::Result;
+use crate::error::{Result, panic_error};
 use crate::map::Map;
 use crate::timer::TimerAction;
 
@@ -115,8 +115,11 @@ fn fire_timers(map: &Map) {
             Some(TimerAction::IdleCheck(id)) => map.check_idle(id, now),
             Some(TimerAction::Call(f)) => {
                 // A panicking callback must not take the loop down.
-                if catch_unwind(AssertUnwindSafe(|| f(map))).is_err() {
-                    eprintln!("asyncore: a call_later callback panicked");
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(map))) {
+                    crate::diag::callback_panicked(
+                        "call_later",
+                        &panic_error("call_later", payload),
+                    );
                 }
                 map.settle_pending();
             }

@@ -5,6 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::channel::Driver;
 use crate::ctx::Ctx;
+use crate::diag;
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result, panic_error};
 use crate::map::{ChannelId, Map};
@@ -127,8 +128,7 @@ impl<'a> Session<'a> {
         let driver = &mut *self.driver;
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| driver.handle_error(&mut cx, error)))
         {
-            let error = panic_error("handle_error", payload);
-            eprintln!("asyncore: closing channel {}: {error}", self.id);
+            diag::hook_panicked(self.map, self.id, &panic_error("handle_error", payload));
             self.mark_closing();
         }
     }
@@ -185,9 +185,9 @@ impl<'a> Session<'a> {
         let mut cx = Ctx::new(self.map, self.id);
         let driver = &mut *self.driver;
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| driver.handle_close(&mut cx))) {
-            let error = panic_error("handle_close", payload);
-            eprintln!("asyncore: channel {}: {error}", self.id);
+            diag::hook_panicked(self.map, self.id, &panic_error("handle_close", payload));
         }
+        diag::closed(self.id);
         let channel = self.map.inner.borrow_mut().remove(self.id);
         // Dropped outside the borrow: the registration deletes itself from
         // the poller, then the fd closes; the dispatcher drops last.

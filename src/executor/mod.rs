@@ -138,8 +138,10 @@ pub(crate) fn run_ready(map: &Map) {
     let shared = map.inner.borrow().executor.shared.clone();
     for posted in shared.take_posted() {
         // A panic in a posted closure must not take the loop down.
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| posted(map))).is_err() {
-            eprintln!("asyncore: a closure posted with RemoteHandle::call_soon panicked");
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| posted(map)))
+        {
+            let error = crate::error::panic_error("call_soon", payload);
+            crate::diag::callback_panicked("call_soon", &error);
         }
         map.settle_pending();
     }

@@ -50,9 +50,9 @@ impl fmt::Debug for RemoteHandle {
 impl RemoteHandle {
     /// Runs `f` on the loop thread during the loop's next pass (Python's
     /// `call_soon_threadsafe`, which asyncore lacked). Closures run in the
-    /// order they were posted; a panicking one is reported on stderr and
-    /// the loop goes on. Closures posted while no loop runs wait for the
-    /// next `run` or `block_on`.
+    /// order they were posted; a panicking one is reported as an `error`
+    /// [`tracing`] event and the loop goes on. Closures posted while no
+    /// loop runs wait for the next `run` or `block_on`.
     pub fn call_soon(&self, f: impl FnOnce(&Map) + Send + 'static) {
         self.shared.post(Box::new(f));
     }

@@ -75,6 +75,7 @@ impl Map {
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
         let _guard = RunningGuard::enter(self)?;
+        let _span = crate::diag::block_on_span().entered();
         for id in self.ids() {
             self.refresh(id);
         }

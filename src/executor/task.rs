@@ -73,7 +73,14 @@ impl<F: Future> Future for TaskFuture<F> {
         let outcome = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => Ok(output),
-            Err(payload) => Err(panic_error("task", payload)),
+            Err(payload) => {
+                let error = panic_error("task", payload);
+                // Nobody holds the handle: this event is the only trace.
+                if Rc::strong_count(this.state) == 1 {
+                    crate::diag::callback_panicked("task", &error);
+                }
+                Err(error)
+            }
         };
         this.state.borrow_mut().finish(outcome);
         Poll::Ready(())

@@ -50,7 +50,7 @@ impl Map {
     /// asyncio `call_later` asyncore lacked). Timers fire in deadline order,
     /// equal deadlines in the order they were set; see the
     /// [precision](crate::time#precision) notes. A panicking callback is
-    /// reported on stderr and the loop goes on. As in asyncore, `run` ends
+    /// reported as an `error` [`tracing`] event and the loop goes on. As in asyncore, `run` ends
     /// when no channel and no task is left: a pending timer alone does not
     /// keep it running.
     ///
