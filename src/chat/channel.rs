@@ -1,13 +1,14 @@
 //! [`ChatChannel`]: a [`Dispatcher`] that frames input by terminator and
-//! feeds a [`Chat`] (Python's `async_chat`).
+//! feeds a [`Chat`] (Python's `async_chat`): reading, decoding, and the
+//! hooks that keep the output queue filled.
 
 use std::cell::RefCell;
 use std::fmt;
 
-use super::Terminator;
-use super::fifo::{Fifo, Sink};
-use super::producer::Producer;
+use super::context::{ChatState, refill};
+use super::fifo::Fifo;
 use super::splitter::{Piece, Splitter};
+use super::{Chat, ChatCtx, Terminator};
 use crate::ctx::Ctx;
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
@@ -22,96 +23,6 @@ thread_local! {
     /// One read buffer per thread, shared by every chat channel: an idle
     /// channel holds no input buffer of its own.
     static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The callbacks of a terminator-framed channel (Python's `async_chat`
-/// subclass). Drive it with a [`ChatChannel`].
-///
-/// # Examples
-///
-/// A line echo: each line comes back upper-cased.
-///
-/// ```
-/// use asyncore::chat::{Chat, ChatChannel, ChatCtx};
-/// use asyncore::Result;
-///
-/// struct Shout {
-///     line: Vec<u8>,
-/// }
-///
-/// impl Chat for Shout {
-///     fn collect_incoming_data(&mut self, _cx: &mut ChatCtx<'_, '_>, data: &[u8]) -> Result<()> {
-///         self.line.extend_from_slice(data);
-///         Ok(())
-///     }
-///     fn found_terminator(&mut self, cx: &mut ChatCtx<'_, '_>) -> Result<()> {
-///         let mut reply = std::mem::take(&mut self.line).to_ascii_uppercase();
-///         reply.push(b'\n');
-///         cx.push(&reply)
-///     }
-/// }
-///
-/// let channel = ChatChannel::new(Shout { line: Vec::new() }).with_terminator("\n");
-/// # let _ = channel;
-/// ```
-pub trait Chat: 'static {
-    /// Receives a piece of the current record (Python's
-    /// `collect_incoming_data`). A record may come in several pieces, the
-    /// terminator never among them.
-    fn collect_incoming_data(&mut self, cx: &mut ChatCtx<'_, '_>, data: &[u8]) -> Result<()>;
-
-    /// Called when the terminator ends a record (Python's
-    /// `found_terminator`). A terminator set here applies to the bytes
-    /// already received.
-    fn found_terminator(&mut self, cx: &mut ChatCtx<'_, '_>) -> Result<()>;
-
-    /// Called when a non-blocking connect succeeded. Default: nothing.
-    fn handle_connect(&mut self, cx: &mut ChatCtx<'_, '_>) -> Result<()> {
-        let _ = cx;
-        Ok(())
-    }
-
-    /// Called once when the peer shut down its side, with whatever input
-    /// was held back undecoded (a partial terminator, or a record that
-    /// never got its terminator). Default: close once queued output is sent.
-    ///
-    /// Python dropped the held-back bytes and closed at once, discarding
-    /// queued output.
-    fn handle_end_of_stream(&mut self, cx: &mut ChatCtx<'_, '_>, remainder: &[u8]) -> Result<()> {
-        let _ = remainder;
-        cx.close_when_done()
-    }
-
-    /// Called exactly once when the channel closes. Default: nothing.
-    fn handle_close(&mut self, cx: &mut ChatCtx<'_, '_>) {
-        let _ = cx;
-    }
-
-    /// Called with an error a callback returned, a panic, a failed connect,
-    /// or [`Error::RecordTooLong`]. Default: emits a
-    /// [`tracing`] event as [`Dispatcher::handle_error`](crate::Dispatcher::handle_error)
-    /// does, and closes.
-    fn handle_error(&mut self, cx: &mut ChatCtx<'_, '_>, error: Error) {
-        crate::diag::uncaptured(cx.ctx().map(), cx.id(), &error);
-        cx.close();
-    }
-}
-
-/// The chat state a callback may change while input is being decoded
-/// (kept apart from the splitter, which lends out the input).
-struct ChatState {
-    /// The current terminator; counts down for `Terminator::Count`.
-    terminator: Terminator,
-    /// Producers and the close mark, behind which later pushes queue.
-    fifo: Fifo,
-    /// `discard_buffers` was called: drop undecoded input.
-    discard: bool,
-    /// The terminator was set: restart the record-length count.
-    terminator_set: bool,
-    /// Bytes read per event.
-    in_buffer_size: usize,
-    /// Producers are asked for more while less than this is queued.
-    out_buffer_size: usize,
 }
 
 /// A terminator-framed channel: a [`Dispatcher`] that reads, splits input
@@ -271,7 +182,7 @@ impl<C: Chat> ChatChannel<C> {
 
     /// One piece to the chat callbacks.
     fn hand(chat: &mut C, state: &mut ChatState, cx: &mut Ctx<'_>, piece: Piece<'_>) -> Result<()> {
-        let mut ccx = ChatCtx { cx, state };
+        let mut ccx = ChatCtx::new(cx, state);
         match piece {
             Piece::Data(data) => chat.collect_incoming_data(&mut ccx, data),
             Piece::Terminator => chat.found_terminator(&mut ccx),
@@ -292,7 +203,7 @@ impl<C: Chat> ChatChannel<C> {
     }
 
     fn ctx<'c, 'm>(state: &'c mut ChatState, cx: &'c mut Ctx<'m>) -> ChatCtx<'c, 'm> {
-        ChatCtx { cx, state }
+        ChatCtx::new(cx, state)
     }
 }
 
@@ -348,123 +259,5 @@ impl<C: Chat> Dispatcher for ChatChannel<C> {
     fn handle_error(&mut self, cx: &mut Ctx<'_>, error: Error) {
         self.chat
             .handle_error(&mut Self::ctx(&mut self.state, cx), error);
-    }
-}
-
-/// Moves output from the fifo into the channel's queue while the queue is
-/// below the refill mark (Python's `initiate_send`, without its one send
-/// per event).
-fn refill(state: &mut ChatState, cx: &mut Ctx<'_>) -> Result<()> {
-    state.fifo.refill(&mut CtxSink(cx), state.out_buffer_size)
-}
-
-/// The channel's output queue as the fifo's sink.
-struct CtxSink<'c, 'm>(&'c mut Ctx<'m>);
-
-impl Sink for CtxSink<'_, '_> {
-    fn pending(&self) -> usize {
-        self.0.pending_output()
-    }
-    fn push(&mut self, data: &[u8]) -> Result<()> {
-        self.0.push(data)
-    }
-    fn close_when_done(&mut self) -> Result<()> {
-        self.0.close_when_done()
-    }
-    fn is_closing(&self) -> bool {
-        self.0.is_closing()
-    }
-    fn closing_error(&self) -> Error {
-        Error::Closing(self.0.id())
-    }
-}
-
-/// What a [`Chat`] callback may do: the terminator, output, and (through
-/// [`ChatCtx::ctx`]) everything a [`Ctx`] offers.
-pub struct ChatCtx<'c, 'm> {
-    /// The channel's context.
-    cx: &'c mut Ctx<'m>,
-    /// The channel's terminator and output fifo.
-    state: &'c mut ChatState,
-}
-
-impl fmt::Debug for ChatCtx<'_, '_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChatCtx")
-            .field("id", &self.cx.id())
-            .field("terminator", &self.state.terminator)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<'m> ChatCtx<'_, 'm> {
-    /// Returns the channel's [`Ctx`], for the socket and the map.
-    pub fn ctx(&mut self) -> &mut Ctx<'m> {
-        self.cx
-    }
-
-    /// Returns the channel's id.
-    pub fn id(&self) -> crate::ChannelId {
-        self.cx.id()
-    }
-
-    /// Sets the terminator (Python's `set_terminator`). It applies to input
-    /// already received but not yet decoded, and the record-length count
-    /// starts again.
-    pub fn set_terminator(&mut self, terminator: impl Into<Terminator>) {
-        self.state.terminator = terminator.into();
-        self.state.terminator_set = true;
-    }
-
-    /// Returns the current terminator; a count shows what is left of it.
-    pub fn terminator(&self) -> &Terminator {
-        &self.state.terminator
-    }
-
-    /// Sends `data`: at once if nothing is queued before it, otherwise after
-    /// the producers queued before it. Empty pushes cost nothing.
-    ///
-    /// # Errors
-    ///
-    /// As [`Ctx::push`].
-    pub fn push(&mut self, data: &[u8]) -> Result<()> {
-        self.state.fifo.push(&mut CtxSink(self.cx), data)
-    }
-
-    /// Queues a producer: its chunks are sent, in order after everything
-    /// pushed before, as the socket drains (Python's `push_with_producer`).
-    ///
-    /// # Errors
-    ///
-    /// The producer's error, or as [`Ctx::push`].
-    pub fn push_with_producer(&mut self, producer: impl Producer) -> Result<()> {
-        let mark = self.state.out_buffer_size;
-        self.state
-            .fifo
-            .push_producer(&mut CtxSink(self.cx), Box::new(producer), mark)
-    }
-
-    /// Closes the channel once everything queued before this call is sent
-    /// (Python's `close_when_done`). Output pushed afterwards is refused.
-    ///
-    /// # Errors
-    ///
-    /// As [`Ctx::close_when_done`].
-    pub fn close_when_done(&mut self) -> Result<()> {
-        self.state.fifo.close_when_done(&mut CtxSink(self.cx))
-    }
-
-    /// Drops undecoded input and all unsent output, including a pending
-    /// `close_when_done` that is still behind a producer (as in Python).
-    pub fn discard_buffers(&mut self) {
-        self.state.discard = true;
-        self.state.fifo.clear();
-        self.cx.discard_output();
-    }
-
-    /// Closes the channel once the running callback returns; see
-    /// [`Ctx::close`].
-    pub fn close(&mut self) {
-        self.cx.close();
     }
 }

@@ -13,14 +13,19 @@
 //!   and 2.x's `fifo` class).
 
 mod channel;
+mod context;
 mod fifo;
+mod framing;
+mod handler;
 mod producer;
 mod splitter;
 mod stream;
 mod terminator;
 
-pub use channel::{Chat, ChatChannel, ChatCtx, DEFAULT_IN_BUFFER_SIZE, DEFAULT_OUT_BUFFER_SIZE};
+pub use channel::{ChatChannel, DEFAULT_IN_BUFFER_SIZE, DEFAULT_OUT_BUFFER_SIZE};
+pub use context::ChatCtx;
 pub use fifo::{Fifo, Sink};
+pub use handler::Chat;
 pub use producer::{Producer, ReaderProducer, SimpleProducer};
 pub use splitter::{DEFAULT_MAX_RECORD_LEN, Piece, Splitter};
 pub use stream::{ChatStream, Frame};

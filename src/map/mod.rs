@@ -2,7 +2,10 @@
 
 mod close;
 mod id;
-mod ops;
+mod output;
+mod settle;
+mod socket_io;
+mod status;
 mod thread_default;
 mod weak;
 

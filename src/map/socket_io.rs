@@ -1,0 +1,133 @@
+//! Socket I/O on one channel through the map: reads, writes, datagrams,
+//! out-of-band data, accept, socket options. A disconnect marks the
+//! channel closing; [`Ctx`](crate::Ctx) exposes the same for the channel
+//! whose callback is running.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::Shutdown;
+
+use super::{ChannelId, Map};
+use crate::error::{Error, is_disconnect};
+use crate::net::{Address, Io, Socket, SocketKind, SocketState};
+use crate::sys;
+
+/// The error of an operation on a channel that is gone.
+pub(super) fn closed_io(id: ChannelId) -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, Error::Closed(id))
+}
+
+fn unsupported(what: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, Error::Unsupported(what))
+}
+
+impl Map {
+    /// Runs `f` on the channel's socket, marking the channel closing if it
+    /// reports a disconnect.
+    fn with_io<T>(&self, id: ChannelId, f: impl FnOnce(&Io) -> io::Result<T>) -> io::Result<T> {
+        let result = {
+            let mut inner = self.inner.borrow_mut();
+            let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
+            let result = f(channel.reg.get());
+            if let Err(e) = &result {
+                if is_disconnect(e) && channel.state != SocketState::Listening {
+                    channel.closing = true;
+                }
+            }
+            result
+        };
+        self.settle(id);
+        result
+    }
+
+    pub(crate) fn recv(&self, id: ChannelId, buf: &mut [u8]) -> io::Result<usize> {
+        let wanted = !buf.is_empty();
+        self.read_with(id, wanted, |io| io.read(buf), |n| *n)
+    }
+
+    pub(crate) fn recv_uninit<'b>(
+        &self,
+        id: ChannelId,
+        buf: &'b mut [MaybeUninit<u8>],
+    ) -> io::Result<&'b mut [u8]> {
+        let wanted = !buf.is_empty();
+        self.read_with(id, wanted, |io| sys::read_uninit(io, buf), |b| b.len())
+    }
+
+    /// One read on a channel's stream: notes end of file (a zero-length
+    /// read of a non-empty buffer) and disconnects, then settles.
+    fn read_with<R>(
+        &self,
+        id: ChannelId,
+        wanted: bool,
+        read: impl FnOnce(&Io) -> io::Result<R>,
+        len: impl Fn(&R) -> usize,
+    ) -> io::Result<R> {
+        let mut inner = self.inner.borrow_mut();
+        let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
+        match channel.state {
+            SocketState::Listening => return Err(unsupported("recv on a listening socket")),
+            SocketState::Connecting => return Err(io::ErrorKind::WouldBlock.into()),
+            _ => {}
+        }
+        let result = read(channel.reg.get());
+        match &result {
+            Ok(r)
+                if len(r) == 0
+                    && wanted
+                    && channel.kind != SocketKind::Datagram
+                    && !channel.eof =>
+            {
+                channel.eof = true;
+                channel.eof_pending = true;
+            }
+            Err(e) if is_disconnect(e) => channel.closing = true,
+            _ => {}
+        }
+        drop(inner);
+        self.settle(id);
+        result
+    }
+
+    pub(crate) fn send(&self, id: ChannelId, buf: &[u8]) -> io::Result<usize> {
+        if self.is_connecting(id) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.with_io(id, |io| io.write(buf))
+    }
+
+    pub(crate) fn recv_from(&self, id: ChannelId, buf: &mut [u8]) -> io::Result<(usize, Address)> {
+        self.with_io(id, |io| io.recv_from(buf))
+    }
+
+    pub(crate) fn send_to(&self, id: ChannelId, buf: &[u8], addr: &Address) -> io::Result<usize> {
+        self.with_io(id, |io| io.send_to(buf, addr))
+    }
+
+    pub(crate) fn recv_out_of_band(&self, id: ChannelId, buf: &mut [u8]) -> io::Result<usize> {
+        self.with_io(id, |io| io.recv_out_of_band(buf))
+    }
+
+    pub(crate) fn send_out_of_band(&self, id: ChannelId, buf: &[u8]) -> io::Result<usize> {
+        self.with_io(id, |io| io.send_out_of_band(buf))
+    }
+
+    pub(crate) fn shutdown(&self, id: ChannelId, how: Shutdown) -> io::Result<()> {
+        self.with_io(id, |io| io.shutdown(how))
+    }
+
+    pub(crate) fn take_error(&self, id: ChannelId) -> io::Result<Option<io::Error>> {
+        self.with_io(id, |io| io.take_error())
+    }
+
+    pub(crate) fn set_nodelay(&self, id: ChannelId, nodelay: bool) -> io::Result<()> {
+        self.with_io(id, |io| io.socket("set_nodelay")?.set_tcp_nodelay(nodelay))
+    }
+
+    /// Accepts one pending connection on listener `id`, made non-blocking.
+    pub(crate) fn accept(&self, id: ChannelId) -> io::Result<(Socket, Address)> {
+        let (socket, addr) = self.with_io(id, |io| io.socket("accept")?.accept())?;
+        let socket = Socket::from_socket2(socket, SocketState::Connected, SocketKind::Stream)?;
+        Ok((socket, Address::from_sockaddr(&addr)))
+    }
+}
