@@ -34,7 +34,7 @@ thread_local! {
 /// byte terminators (64 KiB unless changed; over it, `handle_error` gets
 /// [`Error::RecordTooLong`]). Output: [`ChatCtx::push`] sends at once and
 /// queues the rest, [`ChatCtx::push_with_producer`] streams from a
-/// [`Producer`], and while the queue is above the channel's high watermark
+/// [`Producer`](super::Producer), and while the queue is above the channel's high watermark
 /// the channel stops reading its peer.
 ///
 /// # Examples

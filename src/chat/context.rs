@@ -54,7 +54,7 @@ impl Sink for CtxSink<'_, '_> {
     }
 }
 
-/// What a [`Chat`] callback may do: the terminator, output, and (through
+/// What a [`Chat`](super::Chat) callback may do: the terminator, output, and (through
 /// [`ChatCtx::ctx`]) everything a [`Ctx`] offers.
 pub struct ChatCtx<'c, 'm> {
     /// The channel's context.

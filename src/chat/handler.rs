@@ -4,7 +4,7 @@ use super::ChatCtx;
 use crate::error::{Error, Result};
 
 /// The callbacks of a terminator-framed channel (Python's `async_chat`
-/// subclass). Drive it with a [`ChatChannel`].
+/// subclass). Drive it with a [`ChatChannel`](super::ChatChannel).
 ///
 /// # Examples
 ///

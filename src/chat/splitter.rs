@@ -33,7 +33,7 @@ pub enum Piece<'a> {
 ///   `Count(0)`.
 /// * While searching for a [`Terminator::Bytes`], a record longer than the
 ///   maximum ([`DEFAULT_MAX_RECORD_LEN`] unless changed) is an
-///   [`Error::RecordTooLong`] instead of unbounded memory. Counts and
+///   [`Error::RecordTooLong`](crate::Error::RecordTooLong) instead of unbounded memory. Counts and
 ///   `None` are explicit raw modes, and not limited.
 ///
 /// # Examples
@@ -135,7 +135,7 @@ impl Splitter {
     ///
     /// # Errors
     ///
-    /// [`Error::RecordTooLong`] when, with a byte terminator, the current
+    /// [`Error::RecordTooLong`](crate::Error::RecordTooLong) when, with a byte terminator, the current
     /// record exceeds the maximum; nothing more is decoded from it.
     pub fn next_piece(&mut self, terminator: &mut Terminator) -> Result<Option<Piece<'_>>> {
         let start = self.pos;

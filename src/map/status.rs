@@ -9,7 +9,7 @@ impl Map {
     ///
     /// # Errors
     ///
-    /// [`Error::Closed`], or the `getsockname(2)` error (unsupported for a
+    /// [`Error::Closed`](crate::Error::Closed), or the `getsockname(2)` error (unsupported for a
     /// pipe).
     pub fn local_addr(&self, id: ChannelId) -> Result<Address> {
         Ok(self.inner.borrow().channel(id)?.reg.get().local_addr()?)
@@ -19,7 +19,7 @@ impl Map {
     ///
     /// # Errors
     ///
-    /// [`Error::Closed`], or the `getpeername(2)` error (not connected;
+    /// [`Error::Closed`](crate::Error::Closed), or the `getpeername(2)` error (not connected;
     /// unsupported for a pipe).
     pub fn peer_addr(&self, id: ChannelId) -> Result<Address> {
         Ok(self.inner.borrow().channel(id)?.reg.get().peer_addr()?)
