@@ -55,8 +55,10 @@ use std::rc::Rc;
 
 use asyncore::chat::{Chat, ChatChannel, ChatCtx};
 use asyncore::{Address, ChannelId, Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket};
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 
-const USAGE: &str = "usage: chat_server [--addr HOST:PORT] [--max-line N] [--max-passes N]";
+mod support;
 
 /// A member whose unsent output would pass this is dropped.
 const MAX_PENDING: usize = 256 * 1024;
@@ -299,63 +301,36 @@ impl Chat for Client {
     }
 }
 
-/// Parsed command line.
+/// A line-based multi-user chat server on asyncore's ChatChannel.
+///
+/// Every line a client sends goes to all the other clients, prefixed with
+/// the sender's number; /who lists the members, /quit leaves. Talk to it
+/// with `nc HOST PORT` from two terminals. The first line on stdout is
+/// "chat_server: listening on ADDR". Set RUST_LOG (e.g.
+/// RUST_LOG=asyncore=debug) to see the library's events on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "chat_server", args_override_self = true)]
 struct Args {
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7001")]
     addr: String,
+    /// The longest line a client may send, in bytes, not counting the line
+    /// end; a longer line gets an error and the connection closes.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1024,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..),
+    )]
     max_line: usize,
+    /// Return after N passes of the loop (default: serve until stopped).
+    #[arg(long, value_name = "N")]
     max_passes: Option<u64>,
 }
 
-fn parse_args() -> std::result::Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:7001".into(),
-        max_line: 1024,
-        max_passes: None,
-    };
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name.to_owned(), Some(value.into())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| argv.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        let number = |name: &str, v: String| {
-            v.parse::<u64>()
-                .map_err(|_| format!("bad {name} {v:?}: expected a whole number"))
-        };
-        match name.as_str() {
-            "--addr" => args.addr = value()?,
-            "--max-line" => {
-                let n = number("--max-line", value()?)?;
-                if n == 0 {
-                    return Err("--max-line must be at least 1".into());
-                }
-                args.max_line = usize::try_from(n).map_err(|_| "--max-line is too large")?;
-            }
-            "--max-passes" => args.max_passes = Some(number("--max-passes", value()?)?),
-            _ => return Err(format!("unknown argument {arg:?}")),
-        }
-    }
-    Ok(args)
-}
-
 fn main() -> ExitCode {
-    if std::env::args().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("chat_server: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    support::init_logging();
+    let args = Args::parse();
     match serve(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

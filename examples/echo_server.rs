@@ -51,10 +51,10 @@ use asyncore::{
     Address, Ctx, DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK, Dispatcher, Error, Exit, Map,
     RemoteHandle, Result, RunOptions, Socket, TcpListener, TcpStream,
 };
+use clap::{Parser, ValueEnum};
 use futures::io::AsyncWriteExt;
 
-const USAGE: &str =
-    "usage: echo_server [--addr HOST:PORT] [--style callback|async] [--max-passes N]";
+mod support;
 
 // ---------------------------------------------------------------------------
 // Callback style
@@ -242,9 +242,12 @@ async fn echo_until_eof(mut stream: &TcpStream) -> io::Result<()> {
 // ---------------------------------------------------------------------------
 
 /// Which face of the crate serves.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum Style {
+    /// Dispatcher callbacks: a listener hands each connection to an echo
+    /// channel.
     Callback,
+    /// Async tasks: an accept loop spawns one task per connection.
     Async,
 }
 
@@ -257,67 +260,28 @@ impl Style {
     }
 }
 
-/// Parsed command line.
+/// An echo server on asyncore, on the callback API or as async tasks.
+///
+/// Sends back every byte each client sends. The first line on stdout is
+/// "echo_server: listening on ADDR (style STYLE)". Set RUST_LOG (e.g.
+/// RUST_LOG=asyncore=debug) to see the library's events on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "echo_server", args_override_self = true)]
 struct Args {
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7000")]
     addr: String,
+    /// Which face of the crate serves the connections.
+    #[arg(long, value_enum, default_value_t = Style::Callback)]
     style: Style,
+    /// Return after N passes of the loop (default: serve until stopped).
+    #[arg(long, value_name = "N")]
     max_passes: Option<u64>,
 }
 
-fn parse_args() -> std::result::Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:7000".into(),
-        style: Style::Callback,
-        max_passes: None,
-    };
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name.to_owned(), Some(value.into())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| argv.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match name.as_str() {
-            "--addr" => args.addr = value()?,
-            "--style" => {
-                args.style = match value()?.as_str() {
-                    "callback" => Style::Callback,
-                    "async" => Style::Async,
-                    other => {
-                        return Err(format!("unknown --style {other:?}; use callback or async"));
-                    }
-                }
-            }
-            "--max-passes" => {
-                let v = value()?;
-                let n = v
-                    .parse()
-                    .map_err(|_| format!("bad --max-passes {v:?}: expected a whole number"))?;
-                args.max_passes = Some(n);
-            }
-            _ => return Err(format!("unknown argument {arg:?}")),
-        }
-    }
-    Ok(args)
-}
-
 fn main() -> ExitCode {
-    if std::env::args().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("echo_server: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    support::init_logging();
+    let args = Args::parse();
     match serve(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -28,11 +28,12 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use asyncore::{Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket};
+use clap::Parser;
 
-const USAGE: &str = "usage: http_client [--timeout SECS] http://HOST[:PORT][/PATH]";
+mod support;
 
 /// A parsed `http://` URL.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Url {
     /// The host as it appears in the URL, without brackets for IPv6.
     host: String,
@@ -279,50 +280,42 @@ impl Dispatcher for Client {
     }
 }
 
-/// The command line: an optional `--timeout SECS` and the URL.
-fn parse_args() -> std::result::Result<(Url, Option<Duration>), String> {
-    let mut url = None;
-    let mut timeout = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if let Some(value) = arg.strip_prefix("--timeout=") {
-            timeout = Some(parse_secs(value)?);
-        } else if arg == "--timeout" {
-            let value = args.next().ok_or("--timeout needs a number of seconds")?;
-            timeout = Some(parse_secs(&value)?);
-        } else if arg.starts_with('-') && arg.len() > 1 {
-            return Err(format!("unknown option {arg:?}"));
-        } else if url.is_some() {
-            return Err("only one URL, please".into());
-        } else {
-            url = Some(Url::parse(&arg)?);
-        }
-    }
-    Ok((url.ok_or("no URL given")?, timeout))
+/// An HTTP/1.0 client on asyncore's callback API, after Python's asyncore
+/// example: GETs one URL and copies the raw response to stdout.
+///
+/// Sends GET /PATH HTTP/1.0 with Host and User-Agent headers, then copies
+/// the status line, headers and body, raw, to stdout. Exit status: 0 once
+/// the server has closed the connection; 1 if the host cannot be resolved
+/// or reached, the connection breaks or the timeout runs out; 2 for a bad
+/// command line. Set RUST_LOG (e.g. RUST_LOG=asyncore=debug) to see the
+/// library's events on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "http_client", args_override_self = true)]
+struct Args {
+    /// Give up after SECS seconds (a decimal number, e.g. 10 or 0.5;
+    /// default: wait as long as the connection lasts).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    timeout: Option<Duration>,
+    /// What to fetch: http://HOST[:PORT][/PATH]. The port defaults to 80
+    /// and the path to /; IPv6 hosts go in brackets.
+    #[arg(value_name = "URL", value_parser = Url::parse)]
+    url: Url,
 }
 
+/// A `--timeout`: a positive number of seconds.
 fn parse_secs(value: &str) -> std::result::Result<Duration, String> {
     value
         .parse::<f64>()
         .ok()
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("bad --timeout {value:?}: expected seconds, e.g. 10 or 0.5"))
+        .ok_or_else(|| "expected a positive number of seconds, e.g. 10 or 0.5".to_owned())
 }
 
 fn main() -> ExitCode {
-    if std::env::args().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let (url, timeout) = match parse_args() {
-        Ok(parsed) => parsed,
-        Err(message) => {
-            eprintln!("http_client: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match fetch(&url, timeout) {
+    support::init_logging();
+    let args = Args::parse();
+    match fetch(&args.url, args.timeout) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("http_client: {message}");

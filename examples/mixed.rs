@@ -31,8 +31,11 @@ use std::time::{Duration, Instant};
 
 use asyncore::chat::{Chat, ChatChannel, ChatCtx};
 use asyncore::{Address, ChannelId, Ctx, Dispatcher, Map, Result, Socket, TcpStream};
+use clap::Parser;
 use futures::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use futures::stream::StreamExt;
+
+mod support;
 
 /// Async clients of the line server...
 const CLIENTS: usize = 20;
@@ -48,7 +51,20 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// A failure, explained.
 type Checked<T> = std::result::Result<T, String>;
 
+/// Both faces of asyncore in one map, on one thread: a callback-style line
+/// and chat server, async clients of it, an async-driven chat exchange and a
+/// callback listener handing its sockets to async tasks.
+///
+/// Checks every reply, prints a one-line summary and exits 0; on any failure
+/// it prints why and exits 1. It takes no arguments. Set RUST_LOG (e.g.
+/// RUST_LOG=asyncore=debug) to see the library's events on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "mixed")]
+struct Args {}
+
 fn main() -> ExitCode {
+    support::init_logging();
+    Args::parse();
     let start = Instant::now();
     match run() {
         Ok(summary) => {

@@ -71,9 +71,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use asyncore::chat::{Chat, ChatChannel, ChatCtx};
 use asyncore::{Address, Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket};
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 
-const USAGE: &str = "usage: smtp_sink --maildir DIR [--addr HOST:PORT] [--max-size BYTES] \
-                     [--hostname NAME] [--max-passes N]";
+mod support;
 
 /// The longest command line, without its CRLF (`smtpd`'s
 /// `command_size_limit`).
@@ -677,65 +678,47 @@ impl Drop for TempFile {
     }
 }
 
-/// Parsed command line.
+/// An SMTP server that accepts every message and stores it as a file, in
+/// the spirit of Python's smtpd.
+///
+/// Each accepted message becomes one file, <unix-nanos>-<pid>-<counter>.eml,
+/// in the mail directory, with the envelope as X-Peer, X-MailFrom and
+/// X-RcptTo header lines before the message. The first line on stdout is
+/// "smtp_sink: listening on ADDR". Set RUST_LOG (e.g.
+/// RUST_LOG=asyncore=debug) to see the library's events on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "smtp_sink", args_override_self = true)]
 struct Args {
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2525")]
     addr: String,
+    /// The directory messages are stored in; created if missing.
+    #[arg(long, value_name = "DIR")]
     maildir: PathBuf,
+    /// The largest message accepted, in bytes as transmitted (10 MiB by
+    /// default); a bigger one gets "552 Error: Too much mail data".
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 10 * 1024 * 1024,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..),
+    )]
     max_size: usize,
+    /// The host name in the greeting and the HELO/EHLO reply (default: the
+    /// system's host name).
+    #[arg(long, value_name = "NAME", value_parser = parse_hostname)]
     hostname: Option<String>,
+    /// Return after N passes of the loop (default: serve until stopped).
+    #[arg(long, value_name = "N")]
     max_passes: Option<u64>,
 }
 
-fn parse_args() -> std::result::Result<Args, String> {
-    let mut addr = "127.0.0.1:2525".to_owned();
-    let mut maildir = None;
-    let mut max_size = 10 * 1024 * 1024;
-    let mut hostname = None;
-    let mut max_passes = None;
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name.to_owned(), Some(value.into())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| argv.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        let number = |name: &str, v: String| {
-            v.parse::<u64>()
-                .map_err(|_| format!("bad {name} {v:?}: expected a whole number"))
-        };
-        match name.as_str() {
-            "--addr" => addr = value()?,
-            "--maildir" => maildir = Some(PathBuf::from(value()?)),
-            "--max-size" => {
-                let n = number("--max-size", value()?)?;
-                if n == 0 {
-                    return Err("--max-size must be at least 1".into());
-                }
-                max_size = usize::try_from(n).map_err(|_| "--max-size is too large")?;
-            }
-            "--hostname" => {
-                let v = value()?;
-                if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(format!("bad --hostname {v:?}"));
-                }
-                hostname = Some(v);
-            }
-            "--max-passes" => max_passes = Some(number("--max-passes", value()?)?),
-            _ => return Err(format!("unknown argument {arg:?}")),
-        }
+/// A `--hostname`: not empty, no spaces or control characters.
+fn parse_hostname(value: &str) -> std::result::Result<String, String> {
+    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("expected a host name without spaces or control characters".into());
     }
-    Ok(Args {
-        addr,
-        maildir: maildir.ok_or("--maildir DIR is required")?,
-        max_size,
-        hostname,
-        max_passes,
-    })
+    Ok(value.to_owned())
 }
 
 /// The system's host name, or `localhost`.
@@ -749,17 +732,8 @@ fn system_hostname() -> String {
 }
 
 fn main() -> ExitCode {
-    if std::env::args().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("smtp_sink: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    support::init_logging();
+    let args = Args::parse();
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -476,22 +476,15 @@ fn many_members_each_hear_everybody_else() {
 
 #[test]
 fn bad_arguments_exit_with_status_2() {
-    for args in [
-        &["--max-line", "0"][..],
-        &["--max-line", "lots"],
-        &["--max-passes"],
-        &["--bogus"],
+    for (args, culprit) in [
+        (&["--max-line", "0"][..], "'0' for '--max-line"),
+        (&["--max-line=0"], "'0' for '--max-line"),
+        (&["--max-line", "lots"], "'lots' for '--max-line"),
+        (&["--max-passes"], "'--max-passes"),
+        (&["--bogus"], "'--bogus'"),
     ] {
-        let out = Command::new(binary())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run chat_server");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("usage:"),
-            "{args:?}"
-        );
+        let done = process::run_to_end(&binary(), args, Duration::from_secs(30));
+        process::assert_bad_command_line(&done, args, culprit);
     }
     let out = Command::new(binary())
         .args(["--addr", "127.0.0.1:0", "--max-passes", "0"])

@@ -16,16 +16,76 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::process::{self, IO_TIMEOUT, Server, fd_soft_limit, run_to_end, wait_until};
+use util::process::{
+    self, IO_TIMEOUT, Server, assert_bad_command_line, fd_soft_limit, run_to_end, wait_until,
+};
 
 // ---------------------------------------------------------------------------
 // The examples
 // ---------------------------------------------------------------------------
 
+/// Every example; the `--help` test runs them all.
+const EXAMPLES: &[&str] = &[
+    "http_client",
+    "echo_server",
+    "mixed",
+    "chat_server",
+    "smtp_sink",
+    "idle_passes",
+];
+
 /// Returns the path of example `name`; the first call builds the examples
 /// this binary runs.
 fn example(name: &str) -> PathBuf {
-    process::example(&["http_client", "echo_server", "mixed"], name)
+    process::example(EXAMPLES, name)
+}
+
+// ---------------------------------------------------------------------------
+// The command lines
+// ---------------------------------------------------------------------------
+
+#[test]
+fn every_example_prints_its_help_and_exits_0() {
+    // Each example with the options and arguments its help must list.
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "echo_server",
+            &["--addr <HOST:PORT>", "--style <STYLE>", "--max-passes <N>"],
+        ),
+        (
+            "chat_server",
+            &["--addr <HOST:PORT>", "--max-line <N>", "--max-passes <N>"],
+        ),
+        (
+            "smtp_sink",
+            &[
+                "--maildir <DIR>",
+                "--addr <HOST:PORT>",
+                "--max-size <BYTES>",
+                "--hostname <NAME>",
+                "--max-passes <N>",
+            ],
+        ),
+        ("http_client", &["--timeout <SECS>", "<URL>"]),
+        ("idle_passes", &["[CHANNELS]", "[PASSES]"]),
+        ("mixed", &["--help"]),
+    ];
+    assert_eq!(cases.len(), EXAMPLES.len(), "an example has no case");
+    for (name, flags) in cases {
+        for help in ["--help", "-h"] {
+            let done = run_to_end(&example(name), &[help], Duration::from_secs(30));
+            let stdout = String::from_utf8_lossy(&done.stdout);
+            assert!(done.status.success(), "{name} {help}: {}", done.stderr);
+            assert!(
+                stdout.contains(&format!("Usage: {name}")),
+                "{name} {help}: {stdout}"
+            );
+            for flag in *flags {
+                assert!(stdout.contains(flag), "{name} {help}: no {flag}: {stdout}");
+            }
+            assert!(done.stderr.is_empty(), "{name} {help}: {}", done.stderr);
+        }
+    }
 }
 
 /// The two faces `echo_server --style` serves with.
@@ -265,26 +325,36 @@ fn http_client_reports_a_refused_connection() {
 #[test]
 fn http_client_rejects_bad_urls_with_status_2() {
     let bin = example("http_client");
-    let bad: &[&[&str]] = &[
-        &[],
-        &["ftp://example.com/"],
-        &["example.com"],
-        &["http://"],
-        &["http:///path"],
-        &["http://:8080/"],
-        &["http://host:99999/"],
-        &["http://host:0/"],
-        &["http://host:port/"],
-        &["http://[::1/"],
-        &["http://a b/"],
-        &["--timeout", "soon", "http://127.0.0.1/"],
-        &["--bogus", "http://127.0.0.1/"],
-        &["http://127.0.0.1/", "http://127.0.0.1/"],
+    // Each bad command line with what the error must name.
+    let bad: &[(&[&str], &str)] = &[
+        (&[], "<URL>"),
+        (&["ftp://example.com/"], "must start with http://"),
+        (&["example.com"], "must start with http://"),
+        (&["http://"], "empty host"),
+        (&["http:///path"], "empty host"),
+        (&["http://:8080/"], "empty host"),
+        (&["http://host:99999/"], "bad port \"99999\""),
+        (&["http://host:0/"], "bad port \"0\""),
+        (&["http://host:port/"], "bad port \"port\""),
+        (&["http://[::1/"], "unterminated ["),
+        (&["http://a b/"], "spaces or control characters"),
+        (
+            &["--timeout", "soon", "http://127.0.0.1/"],
+            "'soon' for '--timeout",
+        ),
+        (
+            &["--timeout", "0", "http://127.0.0.1/"],
+            "'0' for '--timeout",
+        ),
+        (&["--bogus", "http://127.0.0.1/"], "'--bogus'"),
+        (
+            &["http://127.0.0.1/", "http://127.0.0.2/"],
+            "'http://127.0.0.2/'",
+        ),
     ];
-    for args in bad {
+    for (args, culprit) in bad {
         let done = run_to_end(&bin, args, Duration::from_secs(30));
-        assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
-        assert!(done.stderr.contains("usage:"), "{args:?}: {}", done.stderr);
+        assert_bad_command_line(&done, args, culprit);
     }
 }
 
@@ -294,13 +364,33 @@ fn http_client_rejects_bad_urls_with_status_2() {
 
 #[test]
 fn echo_server_rejects_an_unknown_style_with_status_2() {
-    for args in [&["--style", "threads"][..], &["--style"]] {
+    for (args, culprit) in [
+        (&["--style", "threads"][..], "'threads' for '--style"),
+        (&["--style"], "'--style"),
+        (&["--style=threads"], "'threads' for '--style"),
+    ] {
         let mut argv = vec!["--addr", "127.0.0.1:0"];
         argv.extend_from_slice(args);
         let done = run_to_end(&example("echo_server"), &argv, Duration::from_secs(30));
-        assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
-        assert!(done.stderr.contains("usage:"), "{args:?}: {}", done.stderr);
-        assert!(done.stdout.is_empty(), "{args:?}");
+        assert_bad_command_line(&done, &argv, culprit);
+        assert!(
+            done.stderr.contains("[possible values: callback, async]"),
+            "{args:?}: {}",
+            done.stderr
+        );
+    }
+}
+
+#[test]
+fn echo_server_rejects_unknown_and_bad_flags_with_status_2() {
+    for (args, culprit) in [
+        (&["--bogus"][..], "'--bogus'"),
+        (&["--max-passes", "many"], "'many' for '--max-passes"),
+        (&["--max-passes"], "'--max-passes"),
+        (&["extra"], "'extra'"),
+    ] {
+        let done = run_to_end(&example("echo_server"), args, Duration::from_secs(30));
+        assert_bad_command_line(&done, args, culprit);
     }
 }
 

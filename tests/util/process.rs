@@ -138,6 +138,8 @@ pub(crate) struct Finished {
 pub(crate) fn run_to_end(bin: &Path, args: &[&str], limit: Duration) -> Finished {
     let child = Command::new(bin)
         .args(args)
+        // The examples' log filter: what the tests expect on stderr.
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -169,6 +171,31 @@ pub(crate) fn run_to_end(bin: &Path, args: &[&str], limit: Duration) -> Finished
         stdout: stdout.join().unwrap(),
         stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
     }
+}
+
+/// Checks that `done` is an example refusing its command line the way
+/// `clap` does: exit status 2, nothing on stdout, and on stderr an
+/// `error: ...` naming `culprit` (the bad flag, value or missing argument)
+/// and pointing at `--help`.
+#[track_caller]
+pub(crate) fn assert_bad_command_line(done: &Finished, args: &[&str], culprit: &str) {
+    assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
+    assert!(done.stdout.is_empty(), "{args:?}: stdout not empty");
+    assert!(
+        done.stderr.starts_with("error: "),
+        "{args:?}: {}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains(culprit),
+        "{args:?}: the error does not name {culprit:?}: {}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("try '--help'"),
+        "{args:?}: {}",
+        done.stderr
+    );
 }
 
 /// The soft limit on open files of this process (`None` if unlimited).
