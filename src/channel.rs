@@ -112,6 +112,14 @@ impl Channel {
         if self.closing {
             return Interest::NONE;
         }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.reg.get().tls() {
+            if tls.is_handshaking() || self.state == SocketState::Connecting {
+                // The handshake's own needs, whatever the handler says.
+                let (read, write) = tls.handshake_interest();
+                return Interest { read, write };
+            }
+        }
         let may_read = match self.state {
             SocketState::Listening => !self.accept_paused,
             _ => !self.eof && !self.out.over_high() && !self.close_when_done,
@@ -119,7 +127,7 @@ impl Channel {
         interest(
             self.state,
             readable && may_read,
-            writable || !self.out.is_empty(),
+            writable || !self.out.is_empty() || self.reg.get().has_buffered_output(),
         )
     }
 }

@@ -16,7 +16,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// An I/O operation failed.
     #[error(transparent)]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// A non-blocking connect finished with an error (refused, unreachable,
     /// timed out); the cause is the socket's pending error.
     #[error("connect failed: {0}")]
@@ -65,6 +65,12 @@ pub enum Error {
     /// `push` on a datagram socket); the text says which.
     #[error("unsupported on this channel: {0}")]
     Unsupported(&'static str),
+    /// A TLS connection failed: the handshake (with the rustls error, such
+    /// as the alert that ended it), its timeout, a truncation, or loading a
+    /// certificate.
+    #[cfg(feature = "tls")]
+    #[error("TLS: {0}")]
+    Tls(#[source] crate::tls::TlsError),
     /// Any other error a handler wants to report.
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -135,10 +141,38 @@ impl Error {
     }
 }
 
+impl From<io::Error> for Error {
+    /// Wraps an I/O error; one that carries a TLS error (from a read or
+    /// write on a TLS channel) becomes [`Error::Tls`] again.
+    fn from(error: io::Error) -> Self {
+        #[cfg(feature = "tls")]
+        if error
+            .get_ref()
+            .is_some_and(|inner| inner.is::<crate::tls::TlsError>())
+        {
+            let inner = error.into_inner().expect("checked above");
+            return Error::Tls(*inner.downcast().expect("checked above"));
+        }
+        Error::Io(error)
+    }
+}
+
 impl From<Error> for io::Error {
     fn from(error: Error) -> Self {
         match error {
             Error::Io(e) | Error::Connect(e) => e,
+            #[cfg(feature = "tls")]
+            Error::Tls(e) => {
+                let kind = match e {
+                    crate::tls::TlsError::Truncated => io::ErrorKind::UnexpectedEof,
+                    crate::tls::TlsError::HandshakeTimedOut(_) => io::ErrorKind::TimedOut,
+                    crate::tls::TlsError::Load { .. }
+                    | crate::tls::TlsError::InvalidServerName(_)
+                    | crate::tls::TlsError::NotAStream(_) => io::ErrorKind::InvalidInput,
+                    _ => io::ErrorKind::InvalidData,
+                };
+                io::Error::new(kind, e)
+            }
             Error::Closed(_) => io::Error::new(io::ErrorKind::NotConnected, error),
             Error::Closing(_) => io::Error::new(io::ErrorKind::BrokenPipe, error),
             Error::Unsupported(_) => io::Error::new(io::ErrorKind::Unsupported, error),
@@ -150,8 +184,12 @@ impl From<Error> for io::Error {
 }
 
 /// The disconnect rule for raw I/O errors; see [`Error::is_disconnect`].
+/// A TLS error is never one (a truncation is reported, not a plain close).
 pub(crate) fn is_disconnect(e: &io::Error) -> bool {
     use io::ErrorKind::*;
+    if is_tls(e) {
+        return false;
+    }
     if matches!(
         e.kind(),
         ConnectionReset | ConnectionAborted | BrokenPipe | NotConnected | UnexpectedEof
@@ -163,6 +201,19 @@ pub(crate) fn is_disconnect(e: &io::Error) -> bool {
         return true;
     }
     false
+}
+
+/// Whether a raw I/O error carries a TLS error.
+pub(crate) fn is_tls(e: &io::Error) -> bool {
+    #[cfg(feature = "tls")]
+    return e
+        .get_ref()
+        .is_some_and(|inner| inner.is::<crate::tls::TlsError>());
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = e;
+        false
+    }
 }
 
 /// See [`Error::is_resource_exhausted`].

@@ -183,6 +183,8 @@ mod out_queue;
 mod sys;
 pub mod time;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// Compiles the README's examples as doctests, so they cannot go stale.
 #[cfg(doctest)]

@@ -216,6 +216,11 @@ pub(crate) fn recv_out_of_band(socket: &socket2::Socket, buf: &mut [u8]) -> io::
     socket.recv_out_of_band(as_uninit(buf))
 }
 
+/// The most a TLS read into uninitialised memory initialises first: the
+/// largest plaintext of one TLS record.
+#[cfg(feature = "tls")]
+const TLS_READ_MAX: usize = 16 * 1024;
+
 /// Reads into uninitialised memory (no need to zero a buffer first) and
 /// returns the part the read filled.
 pub(crate) fn read_uninit<'b>(
@@ -234,6 +239,21 @@ pub(crate) fn read_uninit<'b>(
                 return Err(io::Error::last_os_error());
             }
             r as usize
+        }
+        #[cfg(feature = "tls")]
+        crate::net::Io::Tls(t) => {
+            // rustls decrypts into initialised memory only: initialise a
+            // record's worth (plaintext comes a record at most at a time).
+            let part = buf.len().min(TLS_READ_MAX);
+            let buf = &mut buf[..part];
+            for byte in buf.iter_mut() {
+                byte.write(0);
+            }
+            // SAFETY: every element of `buf` was initialised just above,
+            // and `MaybeUninit<u8>` has the layout of `u8`.
+            let init = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
+            let n = t.read(init)?;
+            return Ok(&mut init[..n]);
         }
     };
     let n = n.min(buf.len());

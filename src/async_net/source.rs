@@ -28,6 +28,12 @@ fn gone(id: ChannelId) -> io::Error {
 impl Map {
     /// Adds `socket` as a channel driven by tasks (no interest yet).
     pub(crate) fn add_async(&self, socket: Socket) -> crate::Result<ChannelId> {
+        #[cfg(feature = "tls")]
+        if socket.is_tls() {
+            return Err(crate::Error::Unsupported(
+                "a TLS socket as an async stream; add it with a Dispatcher",
+            ));
+        }
         self.inner
             .borrow_mut()
             .insert(socket, Driver::Async(Waiters::default()), Interest::NONE)

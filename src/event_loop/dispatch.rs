@@ -53,6 +53,10 @@ pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
         // pass (it is no longer registered): nothing it wants to hear.
         return session.finish();
     }
+    #[cfg(feature = "tls")]
+    let Some((ready, state)) = super::tls::advance(&mut session, state, ready) else {
+        return session.finish();
+    };
     match state {
         SocketState::Listening => {
             if ready.readable && interest.read {

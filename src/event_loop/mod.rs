@@ -5,6 +5,8 @@ mod dispatch;
 mod options;
 pub(crate) mod pass;
 mod session;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use options::{DEFAULT_TIMEOUT, Exit, RunOptions};
 pub(crate) use pass::Readiness;

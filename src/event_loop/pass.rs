@@ -66,7 +66,9 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>) -> Result<()> {
         let mut inner = map.inner.borrow_mut();
         let inner = &mut *inner;
         // The clock is read only when a timer is pending.
-        let timeout = if inner.executor.shared.has_work() {
+        // Channels queued for dispatch without a poller event (a TLS
+        // channel with decrypted input buffered) must not wait either.
+        let timeout = if inner.executor.shared.has_work() || !inner.ready.is_empty() {
             Some(Duration::ZERO)
         } else if inner.timers.is_empty() {
             timeout
@@ -89,7 +91,12 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>) -> Result<()> {
         dispatch(map, key, readiness);
         map.settle_pending();
     }
-    map.inner.borrow_mut().ready = ready;
+    // Give the list back for reuse, keeping what was queued for the next
+    // pass meanwhile.
+    let mut inner = map.inner.borrow_mut();
+    ready.append(&mut inner.ready);
+    inner.ready = ready;
+    drop(inner);
     // Timers before tasks, so a task a timer wakes runs in this pass.
     fire_timers(map);
     crate::executor::run_ready(map);
@@ -113,6 +120,11 @@ fn fire_timers(map: &Map) {
             }
             Some(TimerAction::Wake(waker)) => waker.wake(),
             Some(TimerAction::IdleCheck(id)) => map.check_idle(id, now),
+            #[cfg(feature = "tls")]
+            Some(TimerAction::HandshakeDeadline(id)) => {
+                super::tls::handshake_deadline(map, id);
+                map.settle_pending();
+            }
             Some(TimerAction::Call(f)) => {
                 // A panicking callback must not take the loop down.
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(map))) {

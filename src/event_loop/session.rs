@@ -165,6 +165,11 @@ impl<'a> Session<'a> {
                     match channel.reg.set_interest(interest) {
                         Ok(()) => {
                             channel.driver = Driver::Callback(Some(self.driver));
+                            #[cfg(feature = "tls")]
+                            {
+                                drop(inner);
+                                super::tls::queue_buffered_input(self.map, self.id);
+                            }
                             return;
                         }
                         Err(e) => {

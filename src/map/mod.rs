@@ -274,6 +274,8 @@ impl Inner {
         let generation = self.slots[index as usize].generation;
         let id = ChannelId { index, generation };
         let Socket { io, state, kind } = socket;
+        #[cfg(feature = "tls")]
+        let handshake_timeout = io.tls().map(|t| t.handshake_timeout());
         let reg = match Registration::new(self.poller.clone(), io, id.key(), interest) {
             Ok(reg) => reg,
             Err(e) => {
@@ -284,6 +286,12 @@ impl Inner {
         let channel = Channel::new(reg, kind, state, driver);
         self.slots[index as usize].channel = Some(channel);
         self.len += 1;
+        #[cfg(feature = "tls")]
+        if let Some(timeout) = handshake_timeout {
+            let at = std::time::Instant::now() + timeout;
+            self.timers
+                .schedule(at, crate::timer::TimerAction::HandshakeDeadline(id));
+        }
         Ok(id)
     }
 

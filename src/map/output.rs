@@ -15,13 +15,18 @@ impl Map {
         let mut inner = self.inner.borrow_mut();
         let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
         let io = channel.reg.get();
-        if let Err(e) = channel.out.flush(|slices| io.write_vectored(slices)) {
+        let flushed = match io.flush_buffered() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => channel.out.flush(|slices| io.write_vectored(slices)),
+        };
+        if let Err(e) = flushed {
             if is_disconnect(&e) {
                 channel.closing = true;
             }
             return Err(e);
         }
-        if channel.out.is_empty() && channel.close_when_done {
+        if channel.out.is_empty() && !io.has_buffered_output() && channel.close_when_done {
             channel.closing = true;
         }
         Ok(())
@@ -85,6 +90,12 @@ impl Map {
             }
         }
         if rest.is_empty() {
+            // Records an I/O layer (TLS) holds back need write interest.
+            let refresh = channel.reg.get().has_buffered_output() && !channel.reg.interest().write;
+            drop(inner);
+            if refresh {
+                self.refresh(id);
+            }
             return Ok(());
         }
         let before = (channel.out.is_empty(), channel.out.over_high());
@@ -109,7 +120,7 @@ impl Map {
         let mut inner = self.inner.borrow_mut();
         let channel = inner.channel_mut(id)?;
         channel.close_when_done = true;
-        let now = channel.out.is_empty();
+        let now = channel.out.is_empty() && !channel.reg.get().has_buffered_output();
         drop(inner);
         if now {
             self.close(id);

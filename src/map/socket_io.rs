@@ -82,6 +82,9 @@ impl Map {
                 channel.eof_pending = true;
             }
             Err(e) if is_disconnect(e) => channel.closing = true,
+            // A TLS failure (reported through the handler's error) leaves
+            // nothing more to read.
+            Err(e) if crate::error::is_tls(e) => channel.eof = true,
             _ => {}
         }
         drop(inner);

@@ -16,6 +16,9 @@ pub(crate) enum Io {
     /// A pipe end or other non-socket fd.
     #[cfg(unix)]
     File(std::fs::File),
+    /// A stream socket speaking TLS: reads and writes are plaintext.
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsIo>),
 }
 
 impl AsFd for Io {
@@ -24,6 +27,8 @@ impl AsFd for Io {
             Io::Socket(s) => s.as_fd(),
             #[cfg(unix)]
             Io::File(f) => f.as_fd(),
+            #[cfg(feature = "tls")]
+            Io::Tls(t) => t.socket().as_fd(),
         }
     }
 }
@@ -41,6 +46,37 @@ impl Io {
             Io::Socket(s) => Ok(s),
             #[cfg(unix)]
             Io::File(_) => Err(not_a_socket(what)),
+            #[cfg(feature = "tls")]
+            Io::Tls(t) => Ok(t.socket()),
+        }
+    }
+
+    /// The TLS layer, if the channel speaks TLS.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(&self) -> Option<&crate::tls::TlsIo> {
+        match self {
+            Io::Tls(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Sends whatever the I/O object buffered itself (TLS records); a
+    /// plain socket buffers nothing.
+    pub(crate) fn flush_buffered(&self) -> io::Result<()> {
+        match self {
+            #[cfg(feature = "tls")]
+            Io::Tls(t) => t.flush_records(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether bytes the I/O object buffered itself still wait for the
+    /// socket.
+    pub(crate) fn has_buffered_output(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            Io::Tls(t) => t.wants_write(),
+            _ => false,
         }
     }
 
@@ -49,6 +85,8 @@ impl Io {
             Io::Socket(s) => (&*s).read(buf),
             #[cfg(unix)]
             Io::File(f) => (&*f).read(buf),
+            #[cfg(feature = "tls")]
+            Io::Tls(t) => t.read(buf),
         }
     }
 
@@ -57,6 +95,8 @@ impl Io {
             Io::Socket(s) => (&*s).write(buf),
             #[cfg(unix)]
             Io::File(f) => (&*f).write(buf),
+            #[cfg(feature = "tls")]
+            Io::Tls(t) => t.write(buf),
         }
     }
 
@@ -65,6 +105,8 @@ impl Io {
             Io::Socket(s) => s.send_vectored(bufs),
             #[cfg(unix)]
             Io::File(f) => (&*f).write_vectored(bufs),
+            #[cfg(feature = "tls")]
+            Io::Tls(t) => t.write_vectored(bufs),
         }
     }
 
@@ -107,6 +149,8 @@ impl Io {
             Io::Socket(s) => s.take_error(),
             #[cfg(unix)]
             Io::File(_) => Ok(None),
+            #[cfg(feature = "tls")]
+            Io::Tls(t) => t.socket().take_error(),
         }
     }
 }

@@ -20,6 +20,9 @@ pub(crate) enum TimerAction {
     Call(Box<dyn FnOnce(&Map)>),
     /// Close a channel that has been idle for its idle timeout.
     IdleCheck(ChannelId),
+    /// Fail a TLS channel whose handshake is still running.
+    #[cfg(feature = "tls")]
+    HandshakeDeadline(ChannelId),
 }
 
 impl fmt::Debug for TimerAction {
@@ -29,6 +32,8 @@ impl fmt::Debug for TimerAction {
             TimerAction::Wake(_) => f.write_str("Wake"),
             TimerAction::Call(_) => f.write_str("Call"),
             TimerAction::IdleCheck(id) => write!(f, "IdleCheck({id})"),
+            #[cfg(feature = "tls")]
+            TimerAction::HandshakeDeadline(id) => write!(f, "HandshakeDeadline({id})"),
         }
     }
 }
@@ -48,6 +53,9 @@ pub(super) enum Slot {
     },
     /// A pending [`TimerAction::IdleCheck`].
     IdleCheck { generation: u32, id: ChannelId },
+    /// A pending [`TimerAction::HandshakeDeadline`].
+    #[cfg(feature = "tls")]
+    HandshakeDeadline { generation: u32, id: ChannelId },
     /// No timer; `generation` is that of the next timer set here, `next`
     /// the next free slot (or [`NO_SLOT`]). Generation 0: retired, or
     /// being released; never on the free list.
@@ -70,6 +78,8 @@ impl Slot {
             TimerAction::Wake(waker) => Slot::Wake { generation, waker },
             TimerAction::Call(f) => Slot::Call { generation, f },
             TimerAction::IdleCheck(id) => Slot::IdleCheck { generation, id },
+            #[cfg(feature = "tls")]
+            TimerAction::HandshakeDeadline(id) => Slot::HandshakeDeadline { generation, id },
         }
     }
 
@@ -80,6 +90,8 @@ impl Slot {
             | Slot::Wake { generation, .. }
             | Slot::Call { generation, .. }
             | Slot::IdleCheck { generation, .. } => Some(generation),
+            #[cfg(feature = "tls")]
+            Slot::HandshakeDeadline { generation, .. } => Some(generation),
             Slot::Free { .. } => None,
         }
     }
@@ -96,6 +108,10 @@ impl Slot {
             Slot::Wake { generation, waker } => (TimerAction::Wake(waker), generation),
             Slot::Call { generation, f } => (TimerAction::Call(f), generation),
             Slot::IdleCheck { generation, id } => (TimerAction::IdleCheck(id), generation),
+            #[cfg(feature = "tls")]
+            Slot::HandshakeDeadline { generation, id } => {
+                (TimerAction::HandshakeDeadline(id), generation)
+            }
             Slot::Free { .. } => unreachable!("the action of a free timer slot"),
         }
     }
