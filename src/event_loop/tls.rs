@@ -36,10 +36,8 @@ pub(super) fn advance(
     if !handshaking && state != SocketState::Connecting {
         return Some((ready, state));
     }
-    if with_tls(map, id, |t| {
-        t.handshake_interest() == (false, true) && t.is_connecting()
-    }) == Some(true)
-    {
+    if with_tls(map, id, TlsIo::is_connecting) == Some(true) {
+        // The TCP connect ended (its only interest was write).
         match map.take_error(id) {
             Ok(None) => {
                 with_tls(map, id, TlsIo::connected);
