@@ -209,6 +209,32 @@ impl<'a> Ctx<'a> {
         self.map.close_when_done(self.id)
     }
 
+    /// Upgrades the channel to the server side of TLS (STARTTLS); see
+    /// [`Map::start_tls_server`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::start_tls_server`].
+    #[cfg(feature = "tls")]
+    pub fn start_tls_server(&mut self, acceptor: &crate::tls::TlsAcceptor) -> Result<()> {
+        self.map.start_tls_server(self.id, acceptor)
+    }
+
+    /// Upgrades the channel to the client side of TLS (STARTTLS); see
+    /// [`Map::start_tls_client`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::start_tls_client`].
+    #[cfg(feature = "tls")]
+    pub fn start_tls_client(
+        &mut self,
+        connector: &crate::tls::TlsConnector,
+        server_name: &str,
+    ) -> Result<()> {
+        self.map.start_tls_client(self.id, connector, server_name)
+    }
+
     /// Returns the number of queued, unsent bytes.
     pub fn pending_output(&self) -> usize {
         self.map.pending_output(self.id)

@@ -138,6 +138,26 @@ impl<T: AsFd> Registration<T> {
         }
     }
 
+    /// Puts `io` in the place of the registered object, which is returned.
+    /// The old one is deleted from the poller first and the new one added
+    /// with the same interest, so no fd is ever closed while registered
+    /// (the new object may hold another fd, e.g. a duplicate).
+    ///
+    /// # Errors
+    ///
+    /// The poller refused the new object; it is kept, unregistered, and the
+    /// next [`set_interest`](Registration::set_interest) tries again.
+    #[cfg(feature = "tls")]
+    pub(crate) fn replace(&mut self, io: T) -> io::Result<T> {
+        let interest = self.interest;
+        self.delete();
+        let old = std::mem::replace(&mut self.io, io);
+        if !interest.is_empty() {
+            self.add(interest)?;
+        }
+        Ok(old)
+    }
+
     /// Returns the registered object.
     pub(crate) fn get(&self) -> &T {
         &self.io

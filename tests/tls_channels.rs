@@ -486,3 +486,194 @@ fn only_connected_stream_sockets_take_tls() {
     let back = Error::from(e);
     assert!(matches!(back, Error::Tls(TlsError::Truncated)), "{back:?}");
 }
+
+/// A plaintext line protocol that upgrades on `STARTTLS`: replies `GO` in
+/// plaintext, switches to TLS, then echoes.
+struct StartTlsServer {
+    acceptor: TlsAcceptor,
+    line: Vec<u8>,
+    upgraded: bool,
+    log: EventLog,
+}
+
+impl Dispatcher for StartTlsServer {
+    fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+        let mut buf = [0; 1024];
+        let n = cx.recv(&mut buf)?;
+        if self.upgraded {
+            self.log.push("server: read over tls");
+            return cx.push(&buf[..n]);
+        }
+        self.line.extend_from_slice(&buf[..n]);
+        if self.line == b"STARTTLS\n" {
+            cx.push(b"GO\n")?;
+            cx.start_tls_server(&self.acceptor)?;
+            self.upgraded = true;
+        }
+        Ok(())
+    }
+
+    fn handle_error(&mut self, cx: &mut Ctx<'_>, error: Error) {
+        self.log.push(format!("server {}", class(&error)));
+        cx.close();
+    }
+
+    fn handle_close(&mut self, _cx: &mut Ctx<'_>) {
+        self.log.push("server: close");
+    }
+}
+
+#[test]
+fn starttls_upgrades_a_plaintext_callback_channel_in_place() {
+    let id = identity();
+    let map = Map::new().unwrap();
+    let log = EventLog::new();
+    let (ours, theirs) = util::std_tcp_pair();
+    ours.set_nonblocking(true).unwrap();
+    let server = map
+        .add(
+            Socket::from_tcp_stream(ours).unwrap(),
+            StartTlsServer {
+                acceptor: id.acceptor(),
+                line: Vec::new(),
+                upgraded: false,
+                log: log.clone(),
+            },
+        )
+        .unwrap();
+    let config = id.connector().config().clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let client = tokio_thread(&done, async move || {
+        theirs.set_nonblocking(true).unwrap();
+        let mut tcp = tokio::net::TcpStream::from_std(theirs).unwrap();
+        tcp.write_all(b"STARTTLS\n").await.unwrap();
+        let mut go = [0; 3];
+        tcp.read_exact(&mut go).await.unwrap();
+        assert_eq!(&go, b"GO\n", "the reply comes in plaintext");
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let mut tls = connector.connect(server_name(), tcp).await.unwrap();
+        tls.write_all(b"secret").await.unwrap();
+        let mut back = [0; 6];
+        tls.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"secret");
+        tls.shutdown().await.unwrap();
+    });
+    // The server closes once the client's close_notify arrives (and the
+    // map empties then: no listener here).
+    run_until(&map, "the server to close", || {
+        log.contains("server: close")
+    });
+    client.join().unwrap();
+    assert!(log.contains("server: read over tls"), "{log:?}");
+    assert!(log.starting_with("server error").is_empty(), "{log:?}");
+    assert!(!map.contains(server));
+}
+
+/// An SMTP-like chat: `STARTTLS` upgrades, every other line is recorded
+/// and answered `250 <line>`.
+struct ChatSmtp {
+    acceptor: TlsAcceptor,
+    line: Vec<u8>,
+    log: EventLog,
+}
+
+impl asyncore::chat::Chat for ChatSmtp {
+    fn collect_incoming_data(
+        &mut self,
+        _cx: &mut asyncore::chat::ChatCtx<'_, '_>,
+        data: &[u8],
+    ) -> Result<()> {
+        self.line.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn found_terminator(&mut self, cx: &mut asyncore::chat::ChatCtx<'_, '_>) -> Result<()> {
+        let line = String::from_utf8_lossy(&std::mem::take(&mut self.line)).into_owned();
+        self.log.push(format!("line: {line}"));
+        if line == "STARTTLS" {
+            cx.push(b"220 go ahead\r\n")?;
+            return cx.start_tls_server(&self.acceptor);
+        }
+        cx.push(format!("250 {line}\r\n").as_bytes())
+    }
+
+    fn handle_error(&mut self, cx: &mut asyncore::chat::ChatCtx<'_, '_>, error: Error) {
+        let text = match &error {
+            Error::Tls(TlsError::PlaintextAfterStartTls { bytes }) => {
+                format!("error: {bytes} bytes injected")
+            }
+            other => class(other),
+        };
+        self.log.push(text);
+        cx.close();
+    }
+
+    fn handle_close(&mut self, _cx: &mut asyncore::chat::ChatCtx<'_, '_>) {
+        self.log.push("close");
+    }
+}
+
+fn chat_smtp(map: &Map, id: &Identity, log: &EventLog) -> TcpStream {
+    let (ours, theirs) = util::std_tcp_pair();
+    ours.set_nonblocking(true).unwrap();
+    let chat = asyncore::chat::ChatChannel::new(ChatSmtp {
+        acceptor: id.acceptor(),
+        line: Vec::new(),
+        log: log.clone(),
+    })
+    .with_terminator("\r\n");
+    map.add(Socket::from_tcp_stream(ours).unwrap(), chat)
+        .unwrap();
+    theirs
+}
+
+#[test]
+fn plaintext_pipelined_after_starttls_is_dropped_and_reported_never_read() {
+    let id = identity();
+    let map = Map::new().unwrap();
+    let log = EventLog::new();
+    let mut peer = chat_smtp(&map, &id, &log);
+    // One write, one segment: the injected command arrives with STARTTLS.
+    peer.write_all(b"STARTTLS\r\nRCPT TO:<evil>\r\n").unwrap();
+    run_until(&map, "the chat to close", || log.contains("close"));
+    assert_eq!(
+        log.entries(),
+        ["line: STARTTLS", "error: 16 bytes injected", "close"]
+    );
+}
+
+#[test]
+fn chat_lines_flow_over_tls_after_starttls() {
+    let id = identity();
+    let map = Map::new().unwrap();
+    let log = EventLog::new();
+    let peer = chat_smtp(&map, &id, &log);
+    let config = id.connector().config().clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let client = tokio_thread(&done, async move || {
+        peer.set_nonblocking(true).unwrap();
+        let mut tcp = tokio::net::TcpStream::from_std(peer).unwrap();
+        tcp.write_all(b"EHLO x\r\nSTARTTLS\r\n").await.unwrap();
+        let mut reply = vec![0; b"250 EHLO x\r\n220 go ahead\r\n".len()];
+        tcp.read_exact(&mut reply).await.unwrap();
+        assert_eq!(reply, b"250 EHLO x\r\n220 go ahead\r\n");
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let mut tls = connector.connect(server_name(), tcp).await.unwrap();
+        tls.write_all(b"MAIL FROM:<a@b>\r\n").await.unwrap();
+        let mut reply = vec![0; b"250 MAIL FROM:<a@b>\r\n".len()];
+        tls.read_exact(&mut reply).await.unwrap();
+        assert_eq!(reply, b"250 MAIL FROM:<a@b>\r\n");
+        tls.shutdown().await.unwrap();
+    });
+    run_until(&map, "the chat to close", || log.contains("close"));
+    client.join().unwrap();
+    assert_eq!(
+        log.entries(),
+        [
+            "line: EHLO x",
+            "line: STARTTLS",
+            "line: MAIL FROM:<a@b>",
+            "close"
+        ]
+    );
+}

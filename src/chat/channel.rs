@@ -95,6 +95,7 @@ impl<C: Chat> ChatChannel<C> {
                 fifo: Fifo::default(),
                 discard: false,
                 terminator_set: false,
+                upgraded: false,
                 in_buffer_size: DEFAULT_IN_BUFFER_SIZE,
                 out_buffer_size: DEFAULT_OUT_BUFFER_SIZE,
             },
@@ -148,7 +149,27 @@ impl<C: Chat> ChatChannel<C> {
             };
             Self::hand(&mut self.chat, &mut self.state, cx, piece)?;
             self.after_piece();
+            self.after_upgrade(&mut &[][..])?;
         }
+        Ok(())
+    }
+
+    /// After a callback switched the channel to TLS: drops the plaintext
+    /// that followed the command (undecoded input, and the rest of the
+    /// current read), and reports it if there was any.
+    fn after_upgrade(&mut self, rest: &mut &[u8]) -> Result<()> {
+        if !std::mem::take(&mut self.state.upgraded) {
+            return Ok(());
+        }
+        let bytes = self.splitter.take_buffered().len() + rest.len();
+        *rest = &[];
+        #[cfg(feature = "tls")]
+        if bytes > 0 {
+            return Err(Error::Tls(crate::tls::TlsError::PlaintextAfterStartTls {
+                bytes,
+            }));
+        }
+        let _ = bytes;
         Ok(())
     }
 
@@ -176,6 +197,7 @@ impl<C: Chat> ChatChannel<C> {
             if self.after_piece() {
                 *input = &[];
             }
+            self.after_upgrade(input)?;
         }
         Ok(())
     }

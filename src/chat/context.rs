@@ -20,6 +20,8 @@ pub(super) struct ChatState {
     pub(super) discard: bool,
     /// The terminator was set: restart the record-length count.
     pub(super) terminator_set: bool,
+    /// The channel switched to TLS: undecoded plaintext must go.
+    pub(super) upgraded: bool,
     /// Bytes read per event.
     pub(super) in_buffer_size: usize,
     /// Producers are asked for more while less than this is queued.
@@ -140,6 +142,42 @@ impl<'c, 'm> ChatCtx<'c, 'm> {
         self.state.discard = true;
         self.state.fifo.clear();
         self.cx.discard_output();
+    }
+
+    /// Upgrades the channel to the server side of TLS (STARTTLS), usually
+    /// from `found_terminator` after the command and the plaintext reply
+    /// were pushed; see [`Map::start_tls_server`](crate::Map::start_tls_server).
+    /// Plaintext the peer sent after the command (already read, not yet
+    /// decoded) is dropped and reported to `handle_error` as
+    /// [`TlsError::PlaintextAfterStartTls`](crate::tls::TlsError::PlaintextAfterStartTls):
+    /// it must never be read as if it had come over TLS (CVE-2011-0411).
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::start_tls_server`](crate::Map::start_tls_server).
+    #[cfg(feature = "tls")]
+    pub fn start_tls_server(&mut self, acceptor: &crate::tls::TlsAcceptor) -> Result<()> {
+        self.cx.start_tls_server(acceptor)?;
+        self.state.upgraded = true;
+        Ok(())
+    }
+
+    /// Upgrades the channel to the client side of TLS (STARTTLS), with the
+    /// same rule for plaintext that follows; see
+    /// [`start_tls_server`](ChatCtx::start_tls_server).
+    ///
+    /// # Errors
+    ///
+    /// As [`Map::start_tls_client`](crate::Map::start_tls_client).
+    #[cfg(feature = "tls")]
+    pub fn start_tls_client(
+        &mut self,
+        connector: &crate::tls::TlsConnector,
+        server_name: &str,
+    ) -> Result<()> {
+        self.cx.start_tls_client(connector, server_name)?;
+        self.state.upgraded = true;
+        Ok(())
     }
 
     /// Closes the channel once the running callback returns; see

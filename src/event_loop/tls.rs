@@ -53,7 +53,9 @@ pub(super) fn advance(
         Ok(Handshake::Pending) => None,
         Ok(Handshake::Done) => {
             let mut state = state;
-            if client {
+            // A client that connected for TLS gets `handle_connect` now; a
+            // STARTTLS upgrade (already connected) does not.
+            if client && state == SocketState::Connecting {
                 map.set_state(id, SocketState::Connected);
                 state = SocketState::Connected;
                 if !session.call("handle_connect", |d, cx| d.handle_connect(cx)) {

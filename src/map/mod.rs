@@ -5,6 +5,8 @@ mod id;
 mod output;
 mod settle;
 mod socket_io;
+#[cfg(feature = "tls")]
+mod starttls;
 mod status;
 mod thread_default;
 mod weak;

@@ -27,6 +27,9 @@ pub(crate) struct TlsIo {
     conn: RefCell<Connection>,
     /// A client whose TCP connect is still in progress.
     connecting: Cell<bool>,
+    /// Plaintext queued before a STARTTLS upgrade: it goes out, as it
+    /// is, before the first TLS record.
+    plain_prefix: RefCell<Vec<u8>>,
     /// A fatal TLS error happened: no more reads, no `close_notify`.
     failed: Cell<bool>,
     /// How long the handshake may take.
@@ -73,9 +76,33 @@ impl TlsIo {
             socket,
             conn: RefCell::new(conn),
             connecting: Cell::new(connecting),
+            plain_prefix: RefCell::new(Vec::new()),
             failed: Cell::new(false),
             handshake_timeout,
         }
+    }
+
+    /// Sets the plaintext to send before the first TLS record (output a
+    /// channel queued before it was upgraded).
+    pub(crate) fn with_plain_prefix(self, prefix: Vec<u8>) -> TlsIo {
+        *self.plain_prefix.borrow_mut() = prefix;
+        self
+    }
+
+    /// Sends what is left of the plaintext prefix; would-block while some
+    /// remains.
+    fn flush_prefix(&self) -> io::Result<()> {
+        let mut prefix = self.plain_prefix.borrow_mut();
+        while !prefix.is_empty() {
+            match (&self.socket).write(&prefix) {
+                Ok(n) => {
+                    prefix.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn socket(&self) -> &socket2::Socket {
@@ -102,7 +129,7 @@ impl TlsIo {
     /// The socket interest the handshake needs, once the TCP connect is
     /// done: what rustls wants to read and write.
     pub(crate) fn handshake_interest(&self) -> (bool, bool) {
-        if self.connecting.get() {
+        if self.connecting.get() || !self.plain_prefix.borrow().is_empty() {
             return (false, true);
         }
         let conn = self.conn.borrow();
@@ -111,7 +138,7 @@ impl TlsIo {
 
     /// Encrypted records wait for room in the socket.
     pub(crate) fn wants_write(&self) -> bool {
-        self.conn.borrow().wants_write()
+        !self.plain_prefix.borrow().is_empty() || self.conn.borrow().wants_write()
     }
 
     /// Whether decrypted input (or a peer's `close_notify`) waits in rustls
@@ -148,6 +175,10 @@ impl TlsIo {
     /// socket takes it), the peer ending the connection mid-handshake, or
     /// an I/O error.
     pub(crate) fn drive_handshake(&self) -> io::Result<Handshake> {
+        match self.flush_prefix() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Handshake::Pending),
+            other => other?,
+        }
         let mut conn = self.conn.borrow_mut();
         loop {
             while conn.wants_write() {
@@ -227,6 +258,7 @@ impl TlsIo {
 
     /// Sends the records already encrypted; would-block while some remain.
     pub(crate) fn flush_records(&self) -> io::Result<()> {
+        self.flush_prefix()?;
         let mut conn = self.conn.borrow_mut();
         while conn.wants_write() {
             match conn.write_tls(&mut (&self.socket)) {

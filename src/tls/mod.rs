@@ -80,6 +80,14 @@ pub enum TlsError {
         /// Why it failed.
         detail: String,
     },
+    /// Plaintext arrived after the command that started TLS (STARTTLS)
+    /// and before the handshake: it was dropped, never read as if it had
+    /// come over TLS (the injection of CVE-2011-0411).
+    #[error("{bytes} bytes of plaintext after the command that started TLS were dropped")]
+    PlaintextAfterStartTls {
+        /// How many bytes were dropped.
+        bytes: usize,
+    },
     /// TLS needs a connected or connecting stream socket.
     #[error("TLS needs a stream socket, not a {0:?}")]
     NotAStream(SocketKind),
@@ -259,6 +267,41 @@ fn stream_socket(socket: Socket, client: bool) -> Result<(socket2::Socket, Socke
     }
 }
 
+/// A server's TLS layer over `socket`.
+pub(crate) fn server_io(socket: socket2::Socket, acceptor: &TlsAcceptor) -> Result<TlsIo> {
+    let conn = ServerConnection::new(acceptor.config.clone())
+        .map_err(|e| Error::Tls(TlsError::Protocol(e)))?;
+    Ok(TlsIo::new(
+        socket,
+        conn.into(),
+        false,
+        acceptor.handshake_timeout,
+    ))
+}
+
+/// A client's TLS layer over `socket`, to `name`.
+pub(crate) fn client_io(
+    socket: socket2::Socket,
+    connector: &TlsConnector,
+    name: ServerName<'static>,
+    connecting: bool,
+) -> Result<TlsIo> {
+    let conn = ClientConnection::new(connector.config.clone(), name)
+        .map_err(|e| Error::Tls(TlsError::Protocol(e)))?;
+    Ok(TlsIo::new(
+        socket,
+        conn.into(),
+        connecting,
+        connector.handshake_timeout,
+    ))
+}
+
+/// A server name for a client: a DNS name or an IP address.
+pub(crate) fn parse_server_name(name: &str) -> Result<ServerName<'static>> {
+    ServerName::try_from(name.to_owned())
+        .map_err(|_| Error::Tls(TlsError::InvalidServerName(name.to_owned())))
+}
+
 impl Socket {
     /// Makes this accepted (connected) stream socket the server side of a
     /// TLS connection. Add it to a map as usual; the handshake runs first.
@@ -270,9 +313,7 @@ impl Socket {
     /// error for a configuration it refuses.
     pub fn tls_server(self, acceptor: &TlsAcceptor) -> Result<Socket> {
         let (socket, state) = stream_socket(self, false)?;
-        let conn = ServerConnection::new(acceptor.config.clone())
-            .map_err(|e| Error::Tls(TlsError::Protocol(e)))?;
-        let tls = TlsIo::new(socket, conn.into(), false, acceptor.handshake_timeout);
+        let tls = server_io(socket, acceptor)?;
         Ok(Socket::new(
             Io::Tls(Box::new(tls)),
             state,
@@ -290,17 +331,9 @@ impl Socket {
     /// [`TlsError::InvalidServerName`], [`TlsError::NotAStream`] as for
     /// [`tls_server`](Socket::tls_server), or a rustls error.
     pub fn tls_client(self, connector: &TlsConnector, server_name: &str) -> Result<Socket> {
-        let name = ServerName::try_from(server_name.to_owned())
-            .map_err(|_| Error::Tls(TlsError::InvalidServerName(server_name.to_owned())))?;
+        let name = parse_server_name(server_name)?;
         let (socket, state) = stream_socket(self, true)?;
-        let conn = ClientConnection::new(connector.config.clone(), name)
-            .map_err(|e| Error::Tls(TlsError::Protocol(e)))?;
-        let tls = TlsIo::new(
-            socket,
-            conn.into(),
-            state == SocketState::Connecting,
-            connector.handshake_timeout,
-        );
+        let tls = client_io(socket, connector, name, state == SocketState::Connecting)?;
         // Until the handshake is done a client counts as connecting, so
         // `handle_connect` means "ready for application data".
         Ok(Socket::new(
