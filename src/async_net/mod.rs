@@ -4,12 +4,18 @@
 mod source;
 mod stream_io;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
 mod udp;
 #[cfg(unix)]
 mod unix;
 
 pub(crate) use source::{Direction, Source, wake_waiters};
 pub use tcp::{TcpListener, TcpStream};
+#[cfg(feature = "tls")]
+pub use tls::TlsStream;
+#[cfg(feature = "tls")]
+pub(crate) use tls::{handshake_step, poll_ready_tls};
 pub use udp::UdpSocket;
 #[cfg(unix)]
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -28,12 +28,6 @@ fn gone(id: ChannelId) -> io::Error {
 impl Map {
     /// Adds `socket` as a channel driven by tasks (no interest yet).
     pub(crate) fn add_async(&self, socket: Socket) -> crate::Result<ChannelId> {
-        #[cfg(feature = "tls")]
-        if socket.is_tls() {
-            return Err(crate::Error::Unsupported(
-                "a TLS socket as an async stream; add it with a Dispatcher",
-            ));
-        }
         self.inner
             .borrow_mut()
             .insert(socket, Driver::Async(Waiters::default()), Interest::NONE)
@@ -236,6 +230,13 @@ impl Source {
             return Poll::Pending;
         }
         let map = self.map()?;
+        #[cfg(feature = "tls")]
+        if let Some(dir) = map.async_io(self.id, super::handshake_step)? {
+            // The handshake waits for its own direction, whatever `op` is.
+            map.clear_ready(self.id, dir);
+            map.wait_ready(self.id, dir, cx.waker())?;
+            return Poll::Pending;
+        }
         match map.async_io(self.id, op) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 map.clear_ready(self.id, dir);
@@ -255,6 +256,11 @@ impl Source {
     /// next operation can still would-block).
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<()>> {
         let map = self.map()?;
+        #[cfg(feature = "tls")]
+        match super::poll_ready_tls(&map, self.id, cx, dir)? {
+            Some(ready) => return ready,
+            None => {}
+        }
         if map.take_ready(self.id, dir)? {
             return Poll::Ready(Ok(()));
         }
@@ -280,6 +286,41 @@ impl Source {
     /// Runs `op` on the socket once, without waiting.
     pub(crate) fn with_io<T>(&self, op: impl FnOnce(&Io) -> io::Result<T>) -> io::Result<T> {
         self.map()?.async_io(self.id, op)
+    }
+
+    /// Sends what the I/O object buffered itself (TLS records).
+    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        #[cfg(feature = "tls")]
+        if self.with_io(|io| Ok(io.tls().is_some()))? {
+            return self.poll_io(cx, Direction::Write, |io| io.flush_buffered());
+        }
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Ends the sending side: `close_notify` and its flush first over TLS,
+    /// then a shutdown of the socket's write side.
+    pub(crate) fn poll_close(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        #[cfg(feature = "tls")]
+        {
+            self.with_io(|io| {
+                if let Some(tls) = io.tls() {
+                    tls.close_notify();
+                }
+                Ok(())
+            })?;
+            std::task::ready!(self.poll_flush(cx))?;
+        }
+        let _ = cx;
+        let result = self.with_io(|io| io.shutdown(std::net::Shutdown::Write));
+        Poll::Ready(match result {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        })
+    }
+
+    pub(crate) fn id(&self) -> ChannelId {
+        self.id
     }
 
     /// Completes when a connect started by the socket's constructor ends.

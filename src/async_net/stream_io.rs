@@ -88,27 +88,23 @@ macro_rules! impl_stream_io {
                     })
             }
 
-            /// Writes are not buffered: nothing to flush.
+            /// Sends what the stream buffered itself: TLS records (a plain
+            /// stream buffers nothing).
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
+                self.source.poll_flush(cx)
             }
 
-            /// Shuts down the write side (the peer reads end of file); the
-            /// socket closes when the stream is dropped.
+            /// Shuts down the write side (the peer reads end of file), after
+            /// `close_notify` over TLS; the socket closes when the stream is
+            /// dropped.
             fn poll_close(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                let result = self
-                    .source
-                    .with_io(|io| io.shutdown(std::net::Shutdown::Write));
-                std::task::Poll::Ready(match result {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(()),
-                    other => other,
-                })
+                self.source.poll_close(cx)
             }
         }
     };

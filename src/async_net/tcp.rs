@@ -9,7 +9,7 @@ use super::stream_io::{impl_stream_io, impl_stream_readiness};
 use crate::map::Map;
 use crate::net::{Address, Socket, SocketKind};
 
-fn inet(addr: Address) -> io::Result<SocketAddr> {
+pub(super) fn inet(addr: Address) -> io::Result<SocketAddr> {
     addr.as_inet()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an internet address"))
 }
@@ -167,6 +167,12 @@ impl TcpStream {
     /// `getsockname(2)` errors.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         inet(self.source.with_io(|io| io.local_addr())?)
+    }
+
+    /// The stream's channel, for a TLS stream to take over.
+    #[cfg(feature = "tls")]
+    pub(super) fn into_source(self) -> Source {
+        self.source
     }
 
     /// Returns the peer's address.

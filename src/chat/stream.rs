@@ -136,19 +136,27 @@ impl ChatStream {
             })
             .await?;
         }
+        // Over TLS the last records may still wait in rustls.
+        poll_fn(|cx| self.source.poll_flush(cx)).await?;
         Ok(())
     }
 
     /// Shuts down the sending side once pushed data is sent (pushes are
-    /// awaited, so it is sent when this runs).
+    /// awaited, so it is sent when this runs); over TLS, `close_notify`
+    /// goes first, as far as the socket takes it at once.
     ///
     /// # Errors
     ///
     /// `shutdown(2)` errors.
     pub fn close_write(&self) -> Result<()> {
-        Ok(self
-            .source
-            .with_io(|io| io.shutdown(std::net::Shutdown::Write))?)
+        Ok(self.source.with_io(|io| {
+            #[cfg(feature = "tls")]
+            if let Some(tls) = io.tls() {
+                tls.close_notify();
+                let _ = tls.flush_records();
+            }
+            io.shutdown(std::net::Shutdown::Write)
+        })?)
     }
 
     /// Waits for a whole record: the data up to the next terminator.

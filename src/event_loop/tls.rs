@@ -85,21 +85,31 @@ pub(super) fn advance(
 /// handshaking (or still connecting), `handle_error` gets
 /// [`TlsError::HandshakeTimedOut`] and the channel closes.
 pub(crate) fn handshake_deadline(map: &Map, id: ChannelId) {
-    let late = {
-        let inner = map.inner.borrow();
-        let Some(channel) = inner.get(id) else {
-            return;
+    let late =
+        {
+            let inner = map.inner.borrow();
+            let Some(channel) = inner.get(id) else {
+                return;
+            };
+            channel.reg.get().tls().and_then(|t| {
+                (t.is_handshaking() || t.is_connecting()).then(|| t.handshake_timeout())
+            })
         };
-        channel.reg.get().tls().and_then(|t| {
-            (t.is_handshaking() || channel.state == SocketState::Connecting)
-                .then(|| t.handshake_timeout())
-        })
-    };
     let Some(timeout) = late else {
         return;
     };
+    let is_async = matches!(
+        map.inner.borrow().get(id).map(|c| &c.driver),
+        Some(crate::channel::Driver::Async(_))
+    );
+    if is_async {
+        // Its task learns it at its next use of the stream.
+        with_tls(map, id, TlsIo::expire);
+        crate::async_net::wake_waiters(map, id, true, true);
+        return;
+    }
     if let Some(mut session) = Session::open(map, id) {
-        with_tls(map, id, TlsIo::fail);
+        with_tls(map, id, TlsIo::expire);
         session.report(Error::Tls(TlsError::HandshakeTimedOut(timeout)));
         session.mark_closing();
         session.finish();

@@ -22,7 +22,7 @@ impl Map {
     ///   that speaks TLS already.
     /// * [`Error::Io`]: the socket could not be duplicated or registered.
     pub fn start_tls_server(&self, id: ChannelId, acceptor: &TlsAcceptor) -> Result<()> {
-        self.upgrade(id, |socket| tls::server_io(socket, acceptor))
+        self.upgrade_tls(id, |socket| tls::server_io(socket, acceptor))
     }
 
     /// Upgrades connected channel `id` to the client side of TLS, to
@@ -41,10 +41,12 @@ impl Map {
         server_name: &str,
     ) -> Result<()> {
         let name = tls::parse_server_name(server_name)?;
-        self.upgrade(id, |socket| tls::client_io(socket, connector, name, false))
+        self.upgrade_tls(id, |socket| tls::client_io(socket, connector, name, false))
     }
 
-    fn upgrade(
+    /// Puts a TLS layer made by `make` (over a duplicate of the socket)
+    /// under channel `id`, with its handshake deadline.
+    pub(crate) fn upgrade_tls(
         &self,
         id: ChannelId,
         make: impl FnOnce(socket2::Socket) -> Result<TlsIo>,
@@ -61,7 +63,11 @@ impl Map {
         let Io::Socket(socket) = channel.reg.get() else {
             return Err(Error::Tls(TlsError::NotAStream(channel.kind)));
         };
-        if channel.kind != SocketKind::Stream || channel.state != SocketState::Connected {
+        // An async stream is connected by construction whatever its state
+        // says (its connect ran in a future).
+        let connected = channel.state == SocketState::Connected
+            || matches!(channel.driver, crate::channel::Driver::Async(_));
+        if channel.kind != SocketKind::Stream || !connected {
             return Err(Error::Tls(TlsError::NotAStream(channel.kind)));
         }
         // A duplicate of the fd for the TLS layer: the registration swaps

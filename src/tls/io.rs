@@ -32,6 +32,9 @@ pub(crate) struct TlsIo {
     plain_prefix: RefCell<Vec<u8>>,
     /// A fatal TLS error happened: no more reads, no `close_notify`.
     failed: Cell<bool>,
+    /// The handshake outlasted its deadline (an async stream learns it at
+    /// its next use).
+    expired: Cell<bool>,
     /// How long the handshake may take.
     handshake_timeout: Duration,
 }
@@ -78,6 +81,7 @@ impl TlsIo {
             connecting: Cell::new(connecting),
             plain_prefix: RefCell::new(Vec::new()),
             failed: Cell::new(false),
+            expired: Cell::new(false),
             handshake_timeout,
         }
     }
@@ -124,6 +128,20 @@ impl TlsIo {
     /// Marks the connection dead: no `close_notify` when it closes.
     pub(crate) fn fail(&self) {
         self.failed.set(true);
+    }
+
+    /// The handshake deadline passed: the handshake fails from now on.
+    pub(crate) fn expire(&self) {
+        self.expired.set(true);
+        self.failed.set(true);
+    }
+
+    /// Queues `close_notify` after whatever is queued (idempotent); the
+    /// next flush sends it.
+    pub(crate) fn close_notify(&self) {
+        if !self.failed.get() && !self.is_handshaking() {
+            self.conn.borrow_mut().send_close_notify();
+        }
     }
 
     /// The socket interest the handshake needs, once the TCP connect is
@@ -175,6 +193,11 @@ impl TlsIo {
     /// socket takes it), the peer ending the connection mid-handshake, or
     /// an I/O error.
     pub(crate) fn drive_handshake(&self) -> io::Result<Handshake> {
+        if self.expired.get() {
+            return Err(tls_io_error(TlsError::HandshakeTimedOut(
+                self.handshake_timeout,
+            )));
+        }
         match self.flush_prefix() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Handshake::Pending),
             other => other?,
@@ -226,10 +249,10 @@ impl TlsIo {
         if self.failed.get() {
             return Err(tls_io_error(TlsError::Truncated));
         }
-        let mut conn = self.conn.borrow_mut();
-        if conn.is_handshaking() {
+        if self.is_handshaking() && self.drive_handshake()? == Handshake::Pending {
             return Err(io::ErrorKind::WouldBlock.into());
         }
+        let mut conn = self.conn.borrow_mut();
         loop {
             match conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
@@ -275,7 +298,7 @@ impl TlsIo {
     /// plaintext bytes taken; would-block if none could be (records still
     /// waiting, or the handshake still running).
     pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if self.is_handshaking() {
+        if self.is_handshaking() && self.drive_handshake()? == Handshake::Pending {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         self.flush_records()?;

@@ -47,6 +47,7 @@ mod io;
 
 pub(crate) use io::{Handshake, TlsIo};
 
+pub use crate::async_net::TlsStream;
 /// The rustls crate this one is built on, for configurations of your own.
 pub use rustls;
 
