@@ -257,9 +257,8 @@ impl Source {
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<()>> {
         let map = self.map()?;
         #[cfg(feature = "tls")]
-        match super::poll_ready_tls(&map, self.id, cx, dir)? {
-            Some(ready) => return ready,
-            None => {}
+        if let Some(ready) = super::poll_ready_tls(&map, self.id, cx, dir)? {
+            return ready;
         }
         if map.take_ready(self.id, dir)? {
             return Poll::Ready(Ok(()));
