@@ -57,3 +57,9 @@ fn output_corpus() {
 fn output_corpus_with_the_real_output_queue() {
     replay("output", fuzz_checks::check_output_out_queue);
 }
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_server_corpus() {
+    replay("tls_server", fuzz_checks::check_tls_server);
+}

@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdStream};
 use std::time::{Duration, Instant};
 
+use asyncore::tls::rustls;
 use polling::{Event, Events, PollMode, Poller};
 
 use crate::servers::ServerHandle;
@@ -15,6 +16,8 @@ use crate::syscalls::SyscallCounter;
 #[derive(Clone, Copy)]
 pub(crate) struct Scenario {
     pub(crate) name: &'static str,
+    /// Against the TLS servers (`TLS_SERVERS`) instead of the plain ones.
+    pub(crate) tls: bool,
     pub(crate) what: &'static str,
     pub(crate) conns: usize,
     pub(crate) size: usize,
@@ -41,6 +44,8 @@ pub(crate) struct Figures {
 /// One client connection.
 struct Conn {
     stream: StdStream,
+    /// The TLS session, for the TLS rows.
+    tls: Option<rustls::ClientConnection>,
     /// Bytes of message `seq` other than its 8-digit sequence number.
     template: Vec<u8>,
     out: Vec<u8>,
@@ -96,7 +101,7 @@ impl Conn {
     /// Writes what it can; returns whether output is left.
     fn flush(&mut self) -> bool {
         while self.out_pos < self.out.len() {
-            match self.stream.write(&self.out[self.out_pos..]) {
+            match self.write_some() {
                 Ok(n) => self.out_pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) => panic!("client write failed: {e}"),
@@ -104,7 +109,53 @@ impl Conn {
         }
         self.out.clear();
         self.out_pos = 0;
-        false
+        match self.send_records() {
+            Ok(()) => false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+            Err(e) => panic!("client write failed: {e}"),
+        }
+    }
+
+    /// Writes some of the pending output (encrypted, over TLS).
+    fn write_some(&mut self) -> io::Result<usize> {
+        let data = &self.out[self.out_pos..];
+        let Some(tls) = self.tls.as_mut() else {
+            return self.stream.write(data);
+        };
+        let n = tls.writer().write(data)?;
+        self.send_records()?;
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    /// Sends the TLS records rustls holds; would-block while some remain.
+    fn send_records(&mut self) -> io::Result<()> {
+        if let Some(tls) = self.tls.as_mut() {
+            while tls.wants_write() {
+                tls.write_tls(&mut self.stream)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads some echoed plaintext: decrypted over TLS, where a whole
+    /// record may have to arrive first (would-block until then).
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(tls) = self.tls.as_mut() else {
+            return self.stream.read(buf);
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+            if tls.read_tls(&mut self.stream)? == 0 {
+                return Ok(0);
+            }
+            tls.process_new_packets().map_err(io::Error::other)?;
+        }
     }
 }
 
@@ -114,23 +165,27 @@ pub(crate) fn connect(addr: SocketAddr) -> StdStream {
     s
 }
 
-/// Runs one scenario against a running server.
+/// Runs one scenario against a running server (speaking TLS to it if
+/// `tls`).
 pub(crate) fn drive(
     server: &ServerHandle,
     sc: &Scenario,
     warmup: Duration,
     secs: Duration,
     count_syscalls: bool,
+    tls: bool,
 ) -> Figures {
     // Idle connections first (scenario D): connected, never used.
     let idle: Vec<StdStream> = (0..sc.idle).map(|_| connect(server.addr)).collect();
     let poller = Poller::new().unwrap();
     let mut conns: Vec<Conn> = (0..sc.conns)
         .map(|i| {
-            let stream = connect(server.addr);
+            let mut stream = connect(server.addr);
+            let tls = tls.then(|| crate::tls::client_handshake(&mut stream));
             stream.set_nonblocking(true).unwrap();
             Conn {
                 stream,
+                tls,
                 template: template(i, sc.size),
                 out: Vec::new(),
                 out_pos: 0,
@@ -197,7 +252,7 @@ pub(crate) fn drive(
             let c = &mut conns[i];
             if ev.readable {
                 loop {
-                    let n = match c.stream.read(&mut buf) {
+                    let n = match c.read_some(&mut buf) {
                         Ok(0) => panic!("{}: server closed a connection", sc.name),
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -222,7 +277,9 @@ pub(crate) fn drive(
                             c.queue_message(now);
                         }
                     }
-                    if n < buf.len() {
+                    // A short read drained the socket; over TLS, rustls may
+                    // still hold decrypted bytes: read until it would block.
+                    if n < buf.len() && c.tls.is_none() {
                         break;
                     }
                 }
@@ -257,11 +314,10 @@ pub(crate) fn drive(
     drop(idle);
     assert!(completed > 0, "{}: no round trip completed", sc.name);
     latencies.sort_unstable();
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1e3;
     Figures {
         rts: completed as f64 / elapsed.as_secs_f64(),
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
+        p50_us: percentile(&latencies, 0.50),
+        p99_us: percentile(&latencies, 0.99),
         cpu_us: cpu.as_secs_f64() * 1e6 / completed as f64,
         client_us: client.as_secs_f64() * 1e6 / completed as f64,
         total,
@@ -269,8 +325,13 @@ pub(crate) fn drive(
     }
 }
 
+/// The `p` quantile of sorted latencies (ns), in microseconds.
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p) as usize] as f64 / 1e3
+}
+
 /// The calling thread's CPU time so far.
-fn thread_cpu() -> Duration {
+pub(crate) fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

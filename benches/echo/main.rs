@@ -15,12 +15,19 @@
 //! ```
 //!
 //! Options: `--smoke`, `--rounds N`, `--secs X` (measured seconds per run),
-//! `--only A,B,...` (scenarios; `E` is the memory scenario), `--one-core`
+//! `--only A,B,...` (scenarios; `E` and `TE` are the memory scenarios), `--one-core`
 //! (server and load generator share one CPU), `--servers a,b` (a subset of
 //! the servers by name; tokio is always run, as the reference),
 //! `--syscalls` (counts the server thread's system calls per round trip
 //! with `perf stat`, over the measured window only), `--verbose` (each
 //! run's figures on stderr).
+//!
+//! TLS rows (`T64`, `T16K`, `TH`, `TE`): ours in callback and async style
+//! over our TLS layer against tokio current-thread with tokio-rustls, all
+//! with one rustls `ServerConfig` (ring, an rcgen ECDSA P-256 certificate);
+//! the load generator speaks rustls too. `TH` is handshakes per second (a
+//! new connection, a full handshake, one 64-byte echo and `close_notify`
+//! per round trip) and `TE` memory per idle TLS connection.
 //!
 //! Scenario E (resident memory per idle connection) runs each server in a
 //! child process (this binary with `--memory-child NAME`), so allocator state
@@ -33,13 +40,14 @@ mod ours;
 mod servers;
 mod smol_srv;
 mod syscalls;
+mod tls;
 mod tokio_srv;
 
 use std::time::{Duration, Instant};
 
 use load::{Figures, Scenario, drive};
 use memory::{memory_child, memory_run, raise_fd_limit};
-use servers::{SERVERS, Server, ncpus, pin_to, start_server};
+use servers::{SERVERS, Server, TLS_SERVERS, ncpus, pin_to, start_server};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -88,17 +96,20 @@ fn main() {
         std::process::exit(2);
     }
     let picked = value("--servers");
-    let servers: Vec<Server> = SERVERS
-        .iter()
-        .copied()
-        .filter(|s| {
-            *s == Server::Tokio
-                || picked
-                    .as_deref()
-                    .is_none_or(|p| p.split(',').any(|x| x == s.name()))
-        })
-        .collect();
-    let tokio_at = servers.iter().position(|s| *s == Server::Tokio).unwrap();
+    // The servers of one kind (plain or TLS), their reference always in.
+    let pick = |all: &[Server]| -> Vec<Server> {
+        all.iter()
+            .copied()
+            .filter(|s| {
+                s.is_reference()
+                    || picked
+                        .as_deref()
+                        .is_none_or(|p| p.split(',').any(|x| x == s.name()))
+            })
+            .collect()
+    };
+    let plain_servers = pick(&SERVERS);
+    let tls_servers = pick(&TLS_SERVERS);
     raise_fd_limit();
 
     let (many, idle, mem_conns) = if smoke {
@@ -109,6 +120,7 @@ fn main() {
     let scenarios = [
         Scenario {
             name: "A",
+            tls: false,
             what: "1 connection, 64-byte ping-pong",
             conns: 1,
             size: 64,
@@ -117,6 +129,7 @@ fn main() {
         },
         Scenario {
             name: "B",
+            tls: false,
             what: "connections x 64 bytes, 1 in flight each",
             conns: many,
             size: 64,
@@ -125,6 +138,7 @@ fn main() {
         },
         Scenario {
             name: "C",
+            tls: false,
             what: "connections x 16 KiB, 1 in flight each",
             conns: many,
             size: 16 * 1024,
@@ -133,6 +147,7 @@ fn main() {
         },
         Scenario {
             name: "D0",
+            tls: false,
             what: "10 busy connections x 64 bytes, no idle ones (D's baseline)",
             conns: 10,
             size: 64,
@@ -141,11 +156,39 @@ fn main() {
         },
         Scenario {
             name: "D",
+            tls: false,
             what: "10 busy connections x 64 bytes, plus idle connections",
             conns: 10,
             size: 64,
             depth: 1,
             idle,
+        },
+        Scenario {
+            name: "T64",
+            tls: true,
+            what: "TLS: connections x 64 bytes, 1 in flight each",
+            conns: many,
+            size: 64,
+            depth: 1,
+            idle: 0,
+        },
+        Scenario {
+            name: "T16K",
+            tls: true,
+            what: "TLS: connections x 16 KiB, 1 in flight each",
+            conns: many,
+            size: 16 * 1024,
+            depth: 1,
+            idle: 0,
+        },
+        Scenario {
+            name: "TH",
+            tls: true,
+            what: "TLS handshakes: a new connection per 64-byte round trip, one at a time",
+            conns: 1,
+            size: 64,
+            depth: 1,
+            idle: 0,
         },
     ];
     let two_cores = ncpus() >= 2;
@@ -168,11 +211,17 @@ fn main() {
     }
     let started = Instant::now();
     for sc in scenarios.iter().filter(|s| wanted(s.name)) {
+        let servers = if sc.tls { &tls_servers } else { &plain_servers };
+        let tokio_at = servers.iter().position(|s| s.is_reference()).unwrap();
         let mut results: Vec<Vec<Figures>> = vec![Vec::new(); servers.len()];
         for _ in 0..rounds {
             for (k, &kind) in servers.iter().enumerate() {
                 let server = start_server(kind, two_cores.then_some(server_cpu));
-                let f = drive(&server, sc, warmup, secs, count_syscalls);
+                let f = if sc.name == "TH" {
+                    tls::handshakes(&server, warmup, secs)
+                } else {
+                    drive(&server, sc, warmup, secs, count_syscalls, sc.tls)
+                };
                 server.stop();
                 if verbose {
                     eprintln!(
@@ -194,7 +243,7 @@ fn main() {
             sc.name, sc.what, sc.conns, sc.size, sc.depth, sc.idle
         );
         println!(
-            "{:<15} {:>11} {:>7} {:>9} {:>9} {:>11} {:>8} {:>10}{}",
+            "{:<17} {:>11} {:>7} {:>9} {:>9} {:>11} {:>8} {:>10}{}",
             "server",
             "rt/s",
             "x tokio",
@@ -225,7 +274,7 @@ fn main() {
                 String::new()
             };
             println!(
-                "{:<15} {:>11.0} {:>7.2} {:>9.1} {:>9.1} {:>11.2} {:>8.2} {:>10.2}{sys}",
+                "{:<17} {:>11.0} {:>7.2} {:>9.1} {:>9.1} {:>11.2} {:>8.2} {:>10.2}{sys}",
                 servers[k].name(),
                 f.rts,
                 f.rts / tokio.rts,
@@ -237,27 +286,40 @@ fn main() {
             );
         }
     }
-    if wanted("E") {
+    for (name, servers, what) in [
+        ("E", &plain_servers, "idle connection"),
+        ("TE", &tls_servers, "idle TLS connection (handshake done)"),
+    ] {
+        if !wanted(name) {
+            continue;
+        }
+        let conns = if name == "TE" {
+            mem_conns / 2
+        } else {
+            mem_conns
+        };
         println!(
-            "\nE: resident memory per idle connection at {mem_conns} connections \
-             (server alone in a child process; VmRSS delta from 1 to {mem_conns} connections)"
+            "\n{name}: resident memory per {what} at {conns} connections \
+             (server alone in a child process; VmRSS delta from 1 to {conns} connections)"
         );
-        println!("{:<15} {:>13} {:>8}", "server", "bytes/conn", "x tokio");
+        println!("{:<17} {:>13} {:>8}", "server", "bytes/conn", "x tokio");
+        let reference = servers.iter().position(|s| s.is_reference()).unwrap();
         let mut per: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
         for _ in 0..rounds.min(2) {
             for (k, &kind) in servers.iter().enumerate() {
-                per[k].push(memory_run(kind, mem_conns, settle));
+                per[k].push(memory_run(kind, conns, settle));
             }
         }
         let med: Vec<f64> = per.into_iter().map(median).collect();
         for (k, m) in med.iter().enumerate() {
             println!(
-                "{:<15} {:>13.0} {:>8.2}",
+                "{:<17} {:>13.0} {:>8.2}",
                 servers[k].name(),
                 m,
-                m / med[tokio_at]
+                m / med[reference]
             );
         }
     }
+    tls::cleanup();
     println!("\ntotal {:.1} s", started.elapsed().as_secs_f64());
 }

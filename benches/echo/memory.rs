@@ -1,7 +1,7 @@
 //! Scenario E: memory per idle connection, the server alone in a child
 //! process.
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream as StdStream};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -40,7 +40,11 @@ pub(crate) fn memory_child(kind: Server, settle: Duration) {
 /// Bytes of server RSS per idle connection, at `n` connections.
 pub(crate) fn memory_run(kind: Server, n: usize, settle: Duration) -> f64 {
     let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if kind.is_tls() {
+        command.env(crate::tls::DIR_VAR, &crate::tls::identity().dir);
+    }
+    let mut child = command
         .args(["--memory-child", kind.name()])
         .args(["--settle-ms", &settle.as_millis().to_string()])
         .stdin(Stdio::piped())
@@ -56,7 +60,15 @@ pub(crate) fn memory_run(kind: Server, n: usize, settle: Duration) -> f64 {
     let _rss_ready: u64 = parts.next().unwrap().parse().unwrap();
     // A baseline with one connection, so one-off costs of the first
     // connection (task machinery, buffers that grow once) are not counted.
-    let first = connect(addr);
+    // Over TLS each connection finishes its handshake before it counts.
+    let open = || {
+        let mut stream = connect(addr);
+        let tls = kind
+            .is_tls()
+            .then(|| crate::tls::client_handshake(&mut stream));
+        (stream, tls)
+    };
+    let first = open();
     writeln!(stdin, "COUNT 1").unwrap();
     let rss = |out: &mut BufReader<_>| -> u64 {
         let mut line = String::new();
@@ -64,7 +76,7 @@ pub(crate) fn memory_run(kind: Server, n: usize, settle: Duration) -> f64 {
         line.trim().strip_prefix("RSS ").unwrap().parse().unwrap()
     };
     let before = rss(&mut out);
-    let conns: Vec<StdStream> = (1..n).map(|_| connect(addr)).collect();
+    let conns: Vec<_> = (1..n).map(|_| open()).collect();
     writeln!(stdin, "COUNT {n}").unwrap();
     let after = rss(&mut out);
     drop(stdin);

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use crate::servers::{Server, Shared};
 use asyncore::chat::{Chat, ChatChannel, ChatCtx};
+use asyncore::tls::{TlsAcceptor, TlsStream};
 use asyncore::{
     Address, Ctx, Dispatcher, Error, Map, RemoteHandle, Result, RunOptions, Socket, TcpListener,
     TcpStream,
@@ -16,6 +17,8 @@ use futures::io::AsyncWriteExt;
 struct Listener {
     shared: Arc<Shared>,
     chat: bool,
+    /// Serve TLS with this.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Dispatcher for Listener {
@@ -25,6 +28,10 @@ impl Dispatcher for Listener {
             return Ok(());
         }
         let _ = socket.set_nodelay(true);
+        let socket = match &self.tls {
+            Some(acceptor) => socket.tls_server(acceptor)?,
+            None => socket,
+        };
         let added = if self.chat {
             let ch = ChatChannel::new(LineEcho { line: Vec::new() }).with_terminator("\n");
             cx.add(socket, ch)
@@ -81,7 +88,15 @@ pub(super) fn callback(l: std::net::TcpListener, shared: Arc<Shared>, kind: Serv
     let map = Map::new().unwrap();
     let sock = Socket::from_tcp_listener(l).unwrap();
     let chat = kind == Server::OursChat;
-    map.add(sock, Listener { shared, chat }).unwrap();
+    map.add(
+        sock,
+        Listener {
+            shared,
+            chat,
+            tls: None,
+        },
+    )
+    .unwrap();
     let _ = map.run(&RunOptions::new());
 }
 
@@ -142,6 +157,90 @@ async fn echo(mut stream: TcpStream) {
                 }
             }
             Some(_) => {}
+        }
+    }
+}
+
+pub(super) fn callback_tls(l: std::net::TcpListener, shared: Arc<Shared>) {
+    let map = Map::new().unwrap();
+    let sock = Socket::from_tcp_listener(l).unwrap();
+    let tls = Some(crate::tls::identity().acceptor.clone());
+    map.add(
+        sock,
+        Listener {
+            shared,
+            chat: false,
+            tls,
+        },
+    )
+    .unwrap();
+    let _ = map.run(&RunOptions::new());
+}
+
+pub(super) fn run_async_tls(l: std::net::TcpListener, shared: Arc<Shared>) {
+    let map = Map::new().unwrap();
+    let sock = Socket::from_tcp_listener(l).unwrap();
+    let listener = TcpListener::from_socket(&map, sock).unwrap();
+    let remote = map.remote();
+    let acceptor = crate::tls::identity().acceptor.clone();
+    drop(map.spawn(async move {
+        loop {
+            if let Ok((stream, _)) = listener.accept().await {
+                if shared.stop.load(Ordering::Acquire) {
+                    remote.stop();
+                    return;
+                }
+                let _ = stream.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                drop(
+                    asyncore::spawn(async move {
+                        if let Ok(tls) = TlsStream::accept(stream, &acceptor).await {
+                            echo_tls(tls).await;
+                        }
+                    })
+                    .expect("spawn"),
+                );
+                shared.accepted.fetch_add(1, Ordering::Release);
+            }
+        }
+    }));
+    let _ = map.run(&RunOptions::new());
+}
+
+/// The async echo over TLS: as `echo` (no buffer held across an await, so
+/// an idle task is small), with a flush after each write: the last records
+/// may wait in rustls, as with tokio-rustls.
+async fn echo_tls(stream: TlsStream) {
+    let mut stream = &stream;
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        let unsent = {
+            let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
+            match stream.try_read_uninit(&mut buf) {
+                Ok([]) => None,
+                Ok(data) => {
+                    let sent = match stream.try_write(data) {
+                        Ok(sent) => sent,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                        Err(_) => return,
+                    };
+                    Some(data[sent..].to_vec())
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) => return,
+            }
+        };
+        let Some(unsent) = unsent else {
+            let _ = stream.close().await;
+            return;
+        };
+        if !unsent.is_empty() && stream.write_all(&unsent).await.is_err() {
+            return;
+        }
+        if stream.flush().await.is_err() {
+            return;
         }
     }
 }

@@ -14,6 +14,12 @@ pub(crate) enum Server {
     OursAsync,
     Smol,
     OursChat,
+    /// Ours in callback style over our TLS layer.
+    OursCallbackTls,
+    /// tokio current-thread with tokio-rustls, the same rustls config.
+    TokioRustls,
+    /// Ours as tasks over `TlsStream`.
+    OursAsyncTls,
 }
 
 /// The order servers run in within a round (alternating, so drift on a noisy
@@ -26,6 +32,14 @@ pub(crate) const SERVERS: [Server; 5] = [
     Server::OursChat,
 ];
 
+/// The TLS rows' servers, in the same alternating order; tokio-rustls is
+/// their reference.
+pub(crate) const TLS_SERVERS: [Server; 3] = [
+    Server::OursCallbackTls,
+    Server::TokioRustls,
+    Server::OursAsyncTls,
+];
+
 impl Server {
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -34,11 +48,28 @@ impl Server {
             Server::OursAsync => "ours-async",
             Server::Smol => "async-io+exec",
             Server::OursChat => "ours-chat",
+            Server::OursCallbackTls => "ours-callback-tls",
+            Server::TokioRustls => "tokio-rustls",
+            Server::OursAsyncTls => "ours-async-tls",
         }
     }
 
     pub(crate) fn from_name(name: &str) -> Option<Server> {
-        SERVERS.iter().copied().find(|s| s.name() == name)
+        SERVERS
+            .iter()
+            .chain(&TLS_SERVERS)
+            .copied()
+            .find(|s| s.name() == name)
+    }
+
+    /// Whether clients must speak TLS to it.
+    pub(crate) fn is_tls(self) -> bool {
+        TLS_SERVERS.contains(&self)
+    }
+
+    /// Whether the others of its kind are compared with it.
+    pub(crate) fn is_reference(self) -> bool {
+        matches!(self, Server::Tokio | Server::TokioRustls)
     }
 }
 
@@ -155,6 +186,9 @@ pub(crate) fn start_server(kind: Server, pin: Option<usize>) -> ServerHandle {
                 Server::OursAsync => crate::ours::run_async(l, sh),
                 Server::Tokio => crate::tokio_srv::run(l, sh),
                 Server::Smol => crate::smol_srv::run(l, sh),
+                Server::OursCallbackTls => crate::ours::callback_tls(l, sh),
+                Server::OursAsyncTls => crate::ours::run_async_tls(l, sh),
+                Server::TokioRustls => crate::tls::run_tokio_rustls(l, sh),
             }
         })
         .unwrap();

@@ -2,7 +2,7 @@
 """Writes the hand-made seeds into fuzz/corpus/<target>/seed-*.
 
 The byte layouts are documented at the top of tests/fuzz_checks/splitter.rs
-and tests/fuzz_checks/output.rs. Run from anywhere: python3 fuzz/seeds/make_seeds.py
+tests/fuzz_checks/output.rs and tests/fuzz_checks/tls.rs. Run from anywhere: python3 fuzz/seeds/make_seeds.py
 """
 import os
 import struct
@@ -162,6 +162,34 @@ OUTPUT = {
 }
 
 
+# -------------------------------------------------------------- tls_server
+HELLO, STAY_OPEN = 1, 2
+
+
+def tls_server(flags, *chunks):
+    out = [flags]
+    for c in chunks:
+        out += [len(c)] + list(c)
+    return bytes(out)
+
+
+TLS_SERVER = {
+    "http-instead-of-hello": tls_server(0, b"GET / HTTP/1.0\r\n\r\n"),
+    "hello-then-close": tls_server(HELLO),
+    "hello-then-garbage": tls_server(HELLO, bytes(range(0, 255, 3))),
+    "silent-peer": tls_server(STAY_OPEN),
+    "hello-then-silent": tls_server(HELLO | STAY_OPEN),
+    # A handshake record header announcing 64 KiB, then a trickle.
+    "huge-record-header": tls_server(0, b"\x16\x03\x01\xff\xff", b"\x01" * 40),
+    # A fatal alert (handshake_failure) as the first record.
+    "alert-first": tls_server(0, b"\x15\x03\x03\x00\x02\x02\x28"),
+    # Change-cipher-spec and application data before any handshake.
+    "data-before-hello": tls_server(0, b"\x14\x03\x03\x00\x01\x01", b"\x17\x03\x03\x00\x05hello"),
+    # A ClientHello split one byte per chunk, then a reset-like end.
+    "dribbled-header": tls_server(0, b"\x16", b"\x03", b"\x01", b"\x00", b"\x05", b"\x01"),
+}
+
+
 def write(target, seeds):
     d = os.path.join(ROOT, target)
     os.makedirs(d, exist_ok=True)
@@ -172,3 +200,4 @@ def write(target, seeds):
 
 write("splitter", SPLITTER)
 write("output", OUTPUT)
+write("tls_server", TLS_SERVER)

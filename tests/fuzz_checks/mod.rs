@@ -9,6 +9,8 @@
 //!   socket taking partial writes, against a model of the byte stream.
 //!   [`check_output_out_queue`] (feature `fuzzing`) also runs the crate's
 //!   real output queue behind the sink, in lockstep with the model queue.
+//! * [`check_tls_server`] (feature `tls`): the server side of a TLS channel
+//!   fed arbitrary bytes, for the asyncore hook rules and bounded life.
 //!
 //! Only the public API is used (plus `asyncore::fuzzing` for the real
 //! output queue), so the checks compile in both crates.
@@ -23,11 +25,15 @@
 
 mod output;
 mod splitter;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub(crate) use output::check_output;
 #[cfg(feature = "fuzzing")]
 pub(crate) use output::check_output_out_queue;
 pub(crate) use splitter::{check_splitter, check_splitter_every_chunking};
+#[cfg(feature = "tls")]
+pub(crate) use tls::check_tls_server;
 
 /// Reads a fuzz input front to back; past the end every read yields zeros,
 /// so any input decodes to some scenario.
