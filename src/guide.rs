@@ -160,6 +160,59 @@
 //! with `AsyncRead`/`AsyncWrite` are the simpler tool; for asynchat,
 //! [`ChatStream`](crate::chat::ChatStream) yields the frames.
 //!
+//! # TLS: `ssl.wrap_socket` on a dispatcher
+//!
+//! In Python a TLS dispatcher wrapped its socket (`ssl.wrap_socket` or
+//! `SSLContext.wrap_socket(..., do_handshake_on_connect=False)`) and then
+//! had to drive the handshake by hand, catch `SSLWantReadError` and
+//! `SSLWantWriteError` in every `recv`/`send`, and remember that `select`
+//! knows nothing of bytes the SSL object holds. Here TLS is under the
+//! hooks (feature `tls`, on by default, on rustls):
+//!
+//! | Python | here |
+//! |---|---|
+//! | `ctx.wrap_socket(sock, server_side=True)` in `handle_accepted` | [`Socket::tls_server`] with a [`TlsAcceptor`], then [`Ctx::add`](crate::Ctx::add) as usual |
+//! | `ctx.wrap_socket(sock, server_hostname=h)` before `connect` | [`Socket::tls_client`] with a [`TlsConnector`] and the name |
+//! | `do_handshake()` and the `SSLWant*Error` dance | nothing: the loop runs the handshake; `handle_connect` (client) or the first `handle_read` (server) come after it |
+//! | `SSLError` from the handshake | `handle_error` once with [`Error::Tls`](crate::Error::Tls), then `handle_close` |
+//! | `sock.pending()` to find buffered bytes | nothing: a channel whose decrypted input waits in rustls is dispatched again without a poller event |
+//! | `unwrap()` before closing | nothing: closing sends `close_notify` after the queued output |
+//! | `ctx.wrap_socket` on a live connection (STARTTLS) | [`Ctx::start_tls_server`](crate::Ctx::start_tls_server), [`ChatCtx::start_tls_server`](crate::chat::ChatCtx::start_tls_server) |
+//! | `asyncio` `start_tls`, `ssl=` | [`TlsStream::accept`] and [`TlsStream::connect`] |
+//!
+//! ```
+//! use asyncore::tls::TlsAcceptor;
+//! use asyncore::{Address, Ctx, Dispatcher, Result, Socket};
+//!
+//! struct TlsServer(TlsAcceptor);
+//!
+//! impl Dispatcher for TlsServer {
+//!     fn handle_accepted(&mut self, cx: &mut Ctx<'_>, socket: Socket, _: Address) -> Result<()> {
+//!         // Any Dispatcher serves the TLS channel: it sees plaintext.
+//!         cx.add(socket.tls_server(&self.0)?, Echo)?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! struct Echo;
+//!
+//! impl Dispatcher for Echo {
+//!     fn handle_read(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+//!         let mut buf = [0u8; 16 * 1024];
+//!         let n = cx.recv(&mut buf)?;
+//!         cx.push(&buf[..n])
+//!     }
+//! }
+//! # let _ = TlsServer;
+//! ```
+//!
+//! [`Socket::tls_server`]: crate::Socket::tls_server
+//! [`Socket::tls_client`]: crate::Socket::tls_client
+//! [`TlsAcceptor`]: crate::tls::TlsAcceptor
+//! [`TlsConnector`]: crate::tls::TlsConnector
+//! [`TlsStream::accept`]: crate::tls::TlsStream::accept
+//! [`TlsStream::connect`]: crate::tls::TlsStream::connect
+//!
 //! # Deliberate differences
 //!
 //! Each is covered by a test that says so next to it.
@@ -247,6 +300,16 @@
 //!     (`tracing-subscriber` with `RUST_LOG=asyncore=debug`) to see them,
 //!     or override the hooks. `repr`, `compact_traceback` and `_strerror`
 //!     have no counterpart: errors are values with `Display`.
+//! 19. **A TLS peer that ends without `close_notify` is a truncation.**
+//!     Python's `ssl` module raised `SSLEOFError` from `recv` only with
+//!     `suppress_ragged_eofs=False`, and asyncore then closed quietly.
+//!     Here `handle_error` gets [`TlsError::Truncated`](crate::tls::TlsError::Truncated)
+//!     and `handle_eof` does not run: a cut-short transfer never looks
+//!     complete.
+//! 20. **Plaintext pipelined after STARTTLS is dropped and reported.** A
+//!     chat channel that starts TLS from `found_terminator` discards the
+//!     undecoded bytes that followed the command (CVE-2011-0411) and
+//!     reports [`TlsError::PlaintextAfterStartTls`](crate::tls::TlsError::PlaintextAfterStartTls).
 //!
 //! [`Map`]: crate::Map
 //! [`Map::run`]: crate::Map::run

@@ -413,6 +413,8 @@ fn a_stalled_handshake_times_out_and_others_are_served_meanwhile() {
     assert_eq!(log.count("server error: handshake timed out"), 1, "{log:?}");
 }
 
+/// A deliberate difference from Python (guide item 19): asyncore over
+/// `ssl` closed quietly at a ragged EOF; here the truncation is an error.
 #[test]
 fn a_peer_that_ends_without_close_notify_is_a_truncation_not_an_end() {
     let id = identity();
@@ -627,6 +629,9 @@ fn chat_smtp(map: &Map, id: &Identity, log: &EventLog) -> TcpStream {
     theirs
 }
 
+/// A deliberate difference from Python (guide item 20): plaintext that
+/// followed STARTTLS in the same read is dropped and reported, never
+/// decoded as if it had come over TLS (CVE-2011-0411).
 #[test]
 fn plaintext_pipelined_after_starttls_is_dropped_and_reported_never_read() {
     let id = identity();

@@ -10,7 +10,7 @@
 //!
 //! The loop runs the handshake before `handle_connect` (client) or the
 //! first `handle_read` (server). A failed handshake reaches `handle_error`
-//! once, as [`Error::Tls`](crate::Error::Tls) with the cause, then
+//! once, as [`Error::Tls`] with the cause, then
 //! `handle_close` once; so does a handshake that outlasts its timeout
 //! (10 s unless changed). Closing sends `close_notify` after the queued
 //! output; a peer that ends without one is a
