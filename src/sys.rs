@@ -236,11 +236,6 @@ pub(crate) fn recv_out_of_band(socket: &socket2::Socket, buf: &mut [u8]) -> io::
     socket.recv_out_of_band(as_uninit(buf))
 }
 
-/// The most a TLS read into uninitialised memory initialises first: the
-/// largest plaintext of one TLS record.
-#[cfg(feature = "tls")]
-const TLS_READ_MAX: usize = 16 * 1024;
-
 /// Reads into uninitialised memory (no need to zero a buffer first) and
 /// returns the part the read filled.
 pub(crate) fn read_uninit<'b>(
@@ -261,25 +256,21 @@ pub(crate) fn read_uninit<'b>(
             r as usize
         }
         #[cfg(feature = "tls")]
-        crate::net::Io::Tls(t) => {
-            // rustls decrypts into initialised memory only: initialise a
-            // record's worth (plaintext comes a record at most at a time).
-            let part = buf.len().min(TLS_READ_MAX);
-            let buf = &mut buf[..part];
-            for byte in buf.iter_mut() {
-                byte.write(0);
+        crate::net::Io::Tls(t) => t.read_chunk(|chunk| {
+            let n = chunk.len().min(buf.len());
+            // SAFETY: `chunk` and `buf` are distinct allocations (rustls's
+            // buffer, the caller's), both valid for `n` bytes; `u8` and
+            // `MaybeUninit<u8>` have one layout.
+            unsafe {
+                std::ptr::copy_nonoverlapping(chunk.as_ptr(), buf.as_mut_ptr().cast::<u8>(), n);
             }
-            // SAFETY: every element of `buf` was initialised just above,
-            // and `MaybeUninit<u8>` has the layout of `u8`.
-            let init = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
-            let n = t.read(init)?;
-            return Ok(&mut init[..n]);
-        }
+            n
+        })?,
     };
     let n = n.min(buf.len());
     let filled = &mut buf[..n];
-    // SAFETY: recv(2) and read(2) returned `n`: they initialised the first
-    // `n` bytes of `buf` (never more than its length), and `MaybeUninit<u8>`
-    // has the layout of `u8`.
+    // SAFETY: recv(2), read(2) and the TLS copy returned `n`: they
+    // initialised the first `n` bytes of `buf` (never more than its
+    // length), and `MaybeUninit<u8>` has the layout of `u8`.
     Ok(unsafe { &mut *(filled as *mut [MaybeUninit<u8>] as *mut [u8]) })
 }

@@ -8,7 +8,7 @@
 //! over only once the records before it reached the socket.
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, BufRead, IoSlice, Write};
 use std::time::Duration;
 
 use rustls::Connection;
@@ -32,6 +32,8 @@ pub(crate) struct TlsIo {
     plain_prefix: RefCell<Vec<u8>>,
     /// A fatal TLS error happened: no more reads, no `close_notify`.
     failed: Cell<bool>,
+    /// A clean end (`Ok(0)`) was read.
+    eof_seen: Cell<bool>,
     /// The handshake outlasted its deadline (an async stream learns it at
     /// its next use).
     expired: Cell<bool>,
@@ -82,6 +84,7 @@ impl TlsIo {
             plain_prefix: RefCell::new(Vec::new()),
             failed: Cell::new(false),
             expired: Cell::new(false),
+            eof_seen: Cell::new(false),
             handshake_timeout,
         }
     }
@@ -163,13 +166,15 @@ impl TlsIo {
     /// with nothing left to show on the socket: the loop must dispatch the
     /// channel again by itself, as no poller event will come for it.
     pub(crate) fn has_buffered_input(&self) -> bool {
-        if self.failed.get() {
+        if self.failed.get() || self.is_handshaking() {
             return false;
         }
-        match self.conn.borrow_mut().process_new_packets() {
-            Ok(state) => state.plaintext_bytes_to_read() > 0 || state.peer_has_closed(),
-            // The error comes out of the next read.
-            Err(_) => true,
+        // Records are processed as soon as they are read, so what waits is
+        // in the reader: bytes, or a clean end not yet delivered.
+        match self.conn.borrow_mut().reader().fill_buf() {
+            Ok([]) => !self.eof_seen.get(),
+            Ok(_) => true,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         }
     }
 
@@ -246,6 +251,17 @@ impl TlsIo {
     /// [`TlsError::Truncated`] if the peer ended without one, would-block
     /// while no whole record has arrived.
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_chunk(|chunk| {
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            n
+        })
+    }
+
+    /// Reads plaintext as [`read`](TlsIo::read) does, handing `take` the
+    /// first chunk rustls holds (never empty) and consuming as many bytes
+    /// as it returns: no buffer of the caller's needs initialising first.
+    pub(crate) fn read_chunk(&self, take: impl FnOnce(&[u8]) -> usize) -> io::Result<usize> {
         if self.failed.get() {
             return Err(tls_io_error(TlsError::Truncated));
         }
@@ -254,8 +270,17 @@ impl TlsIo {
         }
         let mut conn = self.conn.borrow_mut();
         loop {
-            match conn.reader().read(buf) {
-                Ok(n) => return Ok(n),
+            let mut reader = conn.reader();
+            match reader.fill_buf() {
+                Ok([]) => {
+                    self.eof_seen.set(true);
+                    return Ok(0);
+                }
+                Ok(chunk) => {
+                    let n = take(chunk);
+                    reader.consume(n);
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     self.failed.set(true);
