@@ -38,15 +38,32 @@
 //! ```
 //!
 //! Options: `--addr HOST:PORT` (default `127.0.0.1:7000`; port 0 picks a free
-//! port), `--style callback|async`, and `--max-passes N` to return after `N`
-//! passes of the loop. The first line on stdout is
-//! `echo_server: listening on ADDR (style STYLE)`.
+//! port), `--style callback|async`, `--tls-cert FILE --tls-key FILE` (PEM)
+//! to serve TLS, and `--max-passes N` to return after `N` passes of the
+//! loop. The first line on stdout is
+//! `echo_server: listening on ADDR (style STYLE)`, with ` (tls)` appended
+//! when TLS is on.
+//!
+//! **TLS.** With a certificate and key the same code serves TLS: the
+//! callback listener wraps each accepted socket with
+//! [`Socket::tls_server`] (the `Echo` handler is unchanged: it sees
+//! plaintext), and the async accept loop runs
+//! [`TlsStream::accept`](asyncore::tls::TlsStream::accept) before the same
+//! echo loop. A client whose handshake fails (or stalls past 10 s) ends
+//! only its own connection.
+//!
+//! ```text
+//! cargo run --example gen_cert -- --out /tmp/tls
+//! cargo run --release --example echo_server -- --tls-cert /tmp/tls/cert.pem --tls-key /tmp/tls/key.pem
+//! openssl s_client -connect 127.0.0.1:7000 -CAfile /tmp/tls/cert.pem -quiet
+//! ```
 
 use std::io::{self, Write};
 use std::mem::MaybeUninit;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use asyncore::tls::{TlsAcceptor, TlsStream};
 use asyncore::{
     Address, Ctx, DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK, Dispatcher, Error, Exit, Map,
     RemoteHandle, Result, RunOptions, Socket, TcpListener, TcpStream,
@@ -65,8 +82,9 @@ const HIGH_WATERMARK: usize = DEFAULT_HIGH_WATERMARK;
 /// ...and read again once the queue drains to this.
 const LOW_WATERMARK: usize = DEFAULT_LOW_WATERMARK;
 
-/// The listening channel: hands each connection to an [`Echo`].
-struct Listener;
+/// The listening channel: hands each connection to an [`Echo`], over TLS
+/// when it has an acceptor.
+struct Listener(Option<TlsAcceptor>);
 
 impl Dispatcher for Listener {
     fn handle_accepted(&mut self, cx: &mut Ctx<'_>, socket: Socket, _peer: Address) -> Result<()> {
@@ -74,8 +92,12 @@ impl Dispatcher for Listener {
         let _ = socket.set_nodelay(true);
         // An error here is about this one connection (which is dropped);
         // returning it would reach `handle_error` and close the listener.
-        let added = cx
-            .add(socket, Echo)
+        let socket = match &self.0 {
+            Some(acceptor) => socket.tls_server(acceptor),
+            None => Ok(socket),
+        };
+        let added = socket
+            .and_then(|socket| cx.add(socket, Echo))
             .and_then(|id| cx.map().set_write_limits(id, HIGH_WATERMARK, LOW_WATERMARK));
         if let Err(e) = added {
             eprintln!("echo_server: dropping a new connection: {e}");
@@ -111,17 +133,26 @@ impl Dispatcher for Echo {
     }
 
     // The defaults do the rest: `handle_eof` closes once the echo is sent,
-    // a reset closes the channel without a fuss, and other errors are
-    // logged and close only this channel.
+    // and a reset closes the channel without a fuss. Other errors close
+    // only this channel: TLS trouble (a failed handshake, an end without
+    // `close_notify`) is the client's business and only a debug event;
+    // the rest is noted on stderr.
     fn handle_error(&mut self, cx: &mut Ctx<'_>, error: Error) {
-        eprintln!("echo_server: closing connection {}: {error}", cx.id());
+        match error {
+            Error::Tls(e) => tracing::debug!("echo_server: closing connection {}: {e}", cx.id()),
+            e => eprintln!("echo_server: closing connection {}: {e}", cx.id()),
+        }
         cx.close();
     }
 }
 
 /// Adds the callback listener; the map's loop then serves with it.
-fn start_callback(map: &Map, listener: Socket) -> std::result::Result<(), String> {
-    map.add(listener, Listener)
+fn start_callback(
+    map: &Map,
+    listener: Socket,
+    tls: Option<TlsAcceptor>,
+) -> std::result::Result<(), String> {
+    map.add(listener, Listener(tls))
         .map(drop)
         .map_err(|e| format!("cannot watch the listener: {e}"))
 }
@@ -139,18 +170,22 @@ const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Spawns the accept loop; the map's loop runs it with the connections.
-fn start_async(map: &Map, listener: Socket) -> std::result::Result<(), String> {
+fn start_async(
+    map: &Map,
+    listener: Socket,
+    tls: Option<TlsAcceptor>,
+) -> std::result::Result<(), String> {
     let listener = TcpListener::from_socket(map, listener)
         .map_err(|e| format!("cannot watch the listener: {e}"))?;
     // A remote handle stops the loop without the task owning the map.
     let remote = map.remote();
-    drop(map.spawn(accept_loop(listener, remote)));
+    drop(map.spawn(accept_loop(listener, remote, tls)));
     Ok(())
 }
 
 /// Accepts connections forever, one echo task each; stops the loop if the
 /// listener fails.
-async fn accept_loop(listener: TcpListener, remote: RemoteHandle) {
+async fn accept_loop(listener: TcpListener, remote: RemoteHandle, tls: Option<TlsAcceptor>) {
     let mut backoff = BACKOFF_MIN;
     loop {
         match listener.accept().await {
@@ -159,7 +194,11 @@ async fn accept_loop(listener: TcpListener, remote: RemoteHandle) {
                 // Echoes are small writes that should leave at once.
                 let _ = stream.set_nodelay(true);
                 // The handle is dropped: the task runs on by itself.
-                match asyncore::spawn(echo(stream)) {
+                let spawned = match tls.clone() {
+                    Some(acceptor) => asyncore::spawn(echo_tls(stream, acceptor)),
+                    None => asyncore::spawn(echo(stream)),
+                };
+                match spawned {
                     Ok(task) => drop(task),
                     Err(e) => eprintln!("echo_server: dropping a new connection: {e}"),
                 }
@@ -189,15 +228,66 @@ async fn accept_loop(listener: TcpListener, remote: RemoteHandle) {
 /// connection ends.
 async fn echo(stream: TcpStream) {
     if let Err(e) = echo_until_eof(&stream).await {
-        let e = Error::from(e);
-        if !e.is_disconnect() {
-            let peer = stream.peer_addr().map(|a| a.to_string());
-            let peer = peer.as_deref().unwrap_or("a client");
-            eprintln!("echo_server: closing the connection of {peer}: {e}");
-        }
+        let peer = stream.peer_addr().map(|a| a.to_string());
+        note_end(peer.as_deref().unwrap_or("a client"), e);
     }
     // Dropping the stream closes the socket.
 }
+
+/// A TLS connection's task: the handshake, then as [`echo`]. A failed
+/// handshake ends only this connection.
+async fn echo_tls(stream: TcpStream, acceptor: TlsAcceptor) {
+    let peer = stream.peer_addr().map(|a| a.to_string());
+    let peer = peer.as_deref().unwrap_or("a client").to_owned();
+    let result = match TlsStream::accept(stream, &acceptor).await {
+        Ok(tls) => echo_until_eof(&tls).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        note_end(&peer, e);
+    }
+}
+
+/// Notes why a connection ended early: nothing for a reset, a debug event
+/// for TLS trouble (a client that fails its handshake, or ends without
+/// `close_notify`, is that client's business), a line on stderr for the
+/// rest.
+fn note_end(peer: &str, e: io::Error) {
+    match Error::from(e) {
+        e if e.is_disconnect() => {}
+        e @ Error::Tls(_) => tracing::debug!("echo_server: closing the connection of {peer}: {e}"),
+        e => eprintln!("echo_server: closing the connection of {peer}: {e}"),
+    }
+}
+
+/// What the echo loop needs of a stream besides writing: [`TcpStream`]
+/// and [`TlsStream`] have the same methods.
+trait Readiness {
+    async fn readable(&self) -> io::Result<()>;
+    fn try_read_uninit<'b>(&self, buf: &'b mut [MaybeUninit<u8>]) -> io::Result<&'b mut [u8]>;
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+}
+
+macro_rules! readiness {
+    ($t:ty) => {
+        impl Readiness for $t {
+            async fn readable(&self) -> io::Result<()> {
+                <$t>::readable(self).await
+            }
+            fn try_read_uninit<'b>(
+                &self,
+                buf: &'b mut [MaybeUninit<u8>],
+            ) -> io::Result<&'b mut [u8]> {
+                <$t>::try_read_uninit(self, buf)
+            }
+            fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+                <$t>::try_write(self, buf)
+            }
+        }
+    };
+}
+readiness!(TcpStream);
+readiness!(TlsStream);
 
 /// Reads and writes back until the client shuts down its side. Not
 /// reading while a write is pending is the back-pressure: a client that
@@ -207,7 +297,14 @@ async fn echo(stream: TcpStream) {
 /// reads into a stack buffer and writes back without waiting; only output
 /// the socket does not take at once is copied to the heap until it is sent.
 /// So an idle connection's task holds no buffer at all.
-async fn echo_until_eof(mut stream: &TcpStream) -> io::Result<()> {
+///
+/// Over TLS, the flush after each echo sends the records rustls may still
+/// hold (a plain stream holds none: its flush does nothing), and the close
+/// sends `close_notify` before shutting the write side down.
+async fn echo_until_eof<S: Readiness>(mut stream: &S) -> io::Result<()>
+where
+    for<'a> &'a S: futures::io::AsyncWrite + Unpin,
+{
     loop {
         stream.readable().await?;
         // The buffer's scope holds no `.await`, so it is not part of the
@@ -231,8 +328,12 @@ async fn echo_until_eof(mut stream: &TcpStream) -> io::Result<()> {
         match unsent {
             // End of file: everything read has been written back.
             None => return stream.close().await,
-            Some(unsent) if !unsent.is_empty() => stream.write_all(&unsent).await?,
-            Some(_) => {}
+            Some(unsent) => {
+                if !unsent.is_empty() {
+                    stream.write_all(&unsent).await?;
+                }
+                stream.flush().await?;
+            }
         }
     }
 }
@@ -263,7 +364,8 @@ impl Style {
 /// An echo server on asyncore, on the callback API or as async tasks.
 ///
 /// Sends back every byte each client sends. The first line on stdout is
-/// "echo_server: listening on ADDR (style STYLE)". Set RUST_LOG (e.g.
+/// "echo_server: listening on ADDR (style STYLE)", with " (tls)" appended
+/// when serving TLS. Set RUST_LOG (e.g.
 /// RUST_LOG=asyncore=debug) to see the library's events on stderr.
 #[derive(Debug, Parser)]
 #[command(name = "echo_server", args_override_self = true)]
@@ -277,6 +379,12 @@ struct Args {
     /// Return after N passes of the loop (default: serve until stopped).
     #[arg(long, value_name = "N")]
     max_passes: Option<u64>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -292,27 +400,45 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: &Args) -> std::result::Result<(), String> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            TlsAcceptor::from_pem_files(cert, key)
+                .map_err(|e| format!("cannot load the TLS certificate and key: {e}"))?,
+        ),
+        _ => None,
+    };
     let map = Map::new().map_err(|e| format!("cannot create the loop: {e}"))?;
     let listener = Socket::tcp_listen(&args.addr)
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let tls_note = if tls.is_some() { " (tls)" } else { "" };
     match args.style {
-        Style::Callback => start_callback(&map, listener)?,
-        Style::Async => start_async(&map, listener)?,
+        Style::Callback => start_callback(&map, listener, tls)?,
+        Style::Async => start_async(&map, listener, tls)?,
     }
 
     {
         let mut stdout = io::stdout().lock();
         let style = args.style.name();
-        let _ = writeln!(stdout, "echo_server: listening on {local} (style {style})");
-        if let Some(inet) = local.as_inet() {
+        let _ = writeln!(
+            stdout,
+            "echo_server: listening on {local} (style {style}){tls_note}"
+        );
+        if tls_note.is_empty() {
+            if let Some(inet) = local.as_inet() {
+                let _ = writeln!(
+                    stdout,
+                    "echo_server: try it with `nc {} {}`",
+                    inet.ip(),
+                    inet.port()
+                );
+            }
+        } else if let Some(inet) = local.as_inet() {
             let _ = writeln!(
                 stdout,
-                "echo_server: try it with `nc {} {}`",
-                inet.ip(),
-                inet.port()
+                "echo_server: try it with `openssl s_client -connect {inet} -quiet`"
             );
         }
         let _ = stdout.flush();

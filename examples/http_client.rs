@@ -4,13 +4,22 @@
 //! cause, [`Ctx::push`] sending the request, and a channel that lives until
 //! the server closes, at which point the map is empty and the loop returns.
 //!
-//! Run it against any plain-HTTP server:
+//! Run it against any HTTP server, or HTTPS:
 //!
 //! ```text
 //! python3 -m http.server 8000 &
 //! cargo run --example http_client -- http://127.0.0.1:8000/
 //! cargo run --example http_client -- --timeout 10 http://example.com/
+//! cargo run --example http_client -- https://example.com/
+//! cargo run --example http_client -- --cafile /tmp/tls/cert.pem https://localhost:7443/
 //! ```
+//!
+//! Over `https://` the connect is followed by a TLS handshake
+//! ([`Socket::tls_client`]) before `handle_connect`; the server must prove
+//! it is HOST with a certificate from Mozilla's roots (webpki-roots) or,
+//! with `--cafile FILE`, from the CA certificates in FILE. A certificate
+//! that does not verify is a clear error and exit status 1; so is a server
+//! that ends without `close_notify` (the response may be cut short).
 //!
 //! It sends `GET /PATH HTTP/1.0` with `Host` and `User-Agent` headers and
 //! copies everything the server sends, status line, headers and body, raw,
@@ -27,14 +36,17 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use asyncore::tls::{TlsConnector, TlsError};
 use asyncore::{Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket};
 use clap::Parser;
 
 mod support;
 
-/// A parsed `http://` URL.
+/// A parsed `http://` or `https://` URL.
 #[derive(Clone, Debug)]
 struct Url {
+    /// `https://`: TLS to the host.
+    tls: bool,
     /// The host as it appears in the URL, without brackets for IPv6.
     host: String,
     port: u16,
@@ -43,15 +55,16 @@ struct Url {
 }
 
 impl Url {
-    /// Parses `http://HOST[:PORT][/PATH]`; the port defaults to 80 and the
-    /// path to `/`. A fragment (`#...`) is dropped.
+    /// Parses `http[s]://HOST[:PORT][/PATH]`; the port defaults to 80 (443
+    /// for https) and the path to `/`. A fragment (`#...`) is dropped.
     fn parse(url: &str) -> std::result::Result<Url, String> {
         if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err("the URL contains spaces or control characters".into());
         }
-        let rest = match url.get(..7) {
-            Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
-            _ => return Err("the URL must start with http://".into()),
+        let (tls, rest) = match (url.get(..7), url.get(..8)) {
+            (Some(scheme), _) if scheme.eq_ignore_ascii_case("http://") => (false, &url[7..]),
+            (_, Some(scheme)) if scheme.eq_ignore_ascii_case("https://") => (true, &url[8..]),
+            _ => return Err("the URL must start with http:// or https://".into()),
         };
         let rest = rest.split('#').next().unwrap_or_default();
         let (authority, path) = match rest.find(['/', '?']) {
@@ -81,7 +94,7 @@ impl Url {
             return Err("the URL has an empty host".into());
         }
         let port = match port {
-            None | Some("") => 80,
+            None | Some("") => Url::default_port(tls),
             Some(p) => match p.parse::<u16>() {
                 Ok(port) if port != 0 && p.bytes().all(|b| b.is_ascii_digit()) => port,
                 _ => return Err(format!("bad port {p:?} in the URL")),
@@ -93,10 +106,15 @@ impl Url {
             format!("/{path}")
         };
         Ok(Url {
+            tls,
             host: host.to_owned(),
             port,
             path,
         })
+    }
+
+    fn default_port(tls: bool) -> u16 {
+        if tls { 443 } else { 80 }
     }
 
     /// The host as written in a URL or `Host` header: IPv6 in brackets.
@@ -115,7 +133,7 @@ impl Url {
 
     /// The request, HTTP/1.0 so that the server closes when done.
     fn request(&self) -> Vec<u8> {
-        let host = if self.port == 80 {
+        let host = if self.port == Url::default_port(self.tls) {
             self.host_for_uri()
         } else {
             self.target()
@@ -143,6 +161,8 @@ enum Outcome {
 /// What every connection attempt shares.
 struct Job {
     target: String,
+    /// Over TLS: the configuration and the name the server must prove.
+    tls: Option<(TlsConnector, String)>,
     request: Vec<u8>,
     outcome: RefCell<Outcome>,
 }
@@ -163,6 +183,8 @@ struct Client {
     rest: VecDeque<SocketAddr>,
     /// The server closed its side: the response is complete.
     eof: bool,
+    /// `handle_connect` ran: connected, and over TLS past the handshake.
+    connected: bool,
     /// This channel no longer decides the outcome (it failed and reported,
     /// or handed over to the next address).
     done: bool,
@@ -190,12 +212,17 @@ fn reason(e: &io::Error) -> String {
 fn connect(map: &Map, job: &Rc<Job>, mut addrs: VecDeque<SocketAddr>) -> io::Result<()> {
     let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
     while let Some(addr) = addrs.pop_front() {
-        match Socket::tcp_connect(addr) {
+        let socket = Socket::tcp_connect(addr).and_then(|socket| match &job.tls {
+            Some((connector, name)) => socket.tls_client(connector, name).map_err(io::Error::from),
+            None => Ok(socket),
+        });
+        match socket {
             Ok(socket) => {
                 let client = Client {
                     job: job.clone(),
                     rest: addrs,
                     eof: false,
+                    connected: false,
                     done: false,
                 };
                 map.add(socket, client).map_err(io::Error::from)?;
@@ -209,6 +236,7 @@ fn connect(map: &Map, job: &Rc<Job>, mut addrs: VecDeque<SocketAddr>) -> io::Res
 
 impl Dispatcher for Client {
     fn handle_connect(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+        self.connected = true;
         cx.push(&self.job.request)
     }
 
@@ -256,6 +284,14 @@ impl Dispatcher for Client {
                         .fail(format!("cannot connect to {target}: {}", reason(&e)));
                 }
             }
+            // A bad certificate (untrusted, for another name, expired)
+            // or any other handshake failure.
+            Error::Tls(TlsError::Protocol(cause)) if !self.connected => self
+                .job
+                .fail(format!("TLS handshake with {target} failed: {cause}")),
+            Error::Tls(TlsError::Truncated) => self.job.fail(format!(
+                "{target} ended the connection without close_notify: the response may be cut short"
+            )),
             other => self
                 .job
                 .fail(format!("error on the connection to {target}: {other}")),
@@ -296,8 +332,12 @@ struct Args {
     /// default: wait as long as the connection lasts).
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     timeout: Option<Duration>,
-    /// What to fetch: http://HOST[:PORT][/PATH]. The port defaults to 80
-    /// and the path to /; IPv6 hosts go in brackets.
+    /// Trust the CA certificates in FILE (PEM) for https:// instead of
+    /// Mozilla's roots.
+    #[arg(long, value_name = "FILE")]
+    cafile: Option<std::path::PathBuf>,
+    /// What to fetch: http[s]://HOST[:PORT][/PATH]. The port defaults to 80
+    /// (443 for https) and the path to /; IPv6 hosts go in brackets.
     #[arg(value_name = "URL", value_parser = Url::parse)]
     url: Url,
 }
@@ -315,7 +355,7 @@ fn parse_secs(value: &str) -> std::result::Result<Duration, String> {
 fn main() -> ExitCode {
     support::init_logging();
     let args = Args::parse();
-    match fetch(&args.url, args.timeout) {
+    match fetch(&args.url, args.timeout, args.cafile.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("http_client: {message}");
@@ -325,8 +365,23 @@ fn main() -> ExitCode {
 }
 
 /// Fetches `url`, copying the response to stdout.
-fn fetch(url: &Url, timeout: Option<Duration>) -> std::result::Result<(), String> {
+fn fetch(
+    url: &Url,
+    timeout: Option<Duration>,
+    cafile: Option<&std::path::Path>,
+) -> std::result::Result<(), String> {
+    let tls = if url.tls {
+        let connector = match cafile {
+            Some(path) => TlsConnector::from_ca_file(path)
+                .map_err(|e| format!("cannot use --cafile: {e}"))?,
+            None => TlsConnector::with_webpki_roots(),
+        };
+        Some((connector, url.host.clone()))
+    } else {
+        None
+    };
     let job = Rc::new(Job {
+        tls,
         target: url.target(),
         request: url.request(),
         outcome: RefCell::default(),

@@ -16,6 +16,14 @@
 //! (or `swaks --server 127.0.0.1:2525 --to you@example.com`, or by hand with
 //! `nc -C 127.0.0.1 2525`: commands end in CRLF.)
 //!
+//! With `--tls-cert FILE --tls-key FILE` it offers STARTTLS (RFC 3207):
+//!
+//! ```text
+//! cargo run --example smtp_sink -- --addr 127.0.0.1:2525 --maildir /tmp/sink \
+//!     --tls-cert cert.pem --tls-key key.pem
+//! swaks --server 127.0.0.1:2525 --to you@example.com --tls
+//! ```
+//!
 //! Each accepted message becomes one file in the mail directory, named
 //! `<unix-nanos>-<pid>-<counter>.eml`. It is written under a temporary name
 //! (`.<name>.tmp`, in the same directory) and renamed when complete, so a
@@ -32,6 +40,21 @@
 //! need `HELO`/`EHLO` first (`503`). Unknown commands get `500`, bad
 //! arguments `501`, command lines over 512 bytes (538 for `MAIL` after
 //! `EHLO`) `500 Error: line too long`, a `SIZE` over the limit `552`.
+//!
+//! STARTTLS. Only with `--tls-cert` and `--tls-key` (otherwise `STARTTLS`
+//! is an unknown command, `500`). `EHLO` then lists `STARTTLS` too, and
+//! `STARTTLS` after `HELO`/`EHLO` (`503` before, `501` with arguments)
+//! replies `220 Ready to start TLS` in plaintext and starts the TLS
+//! handshake on the same connection ([`ChatCtx::start_tls_server`]). As
+//! RFC 3207 asks, the session starts over once TLS is on: the client must
+//! `EHLO` again, any earlier `HELO`/`EHLO`, `MAIL` and `RCPT` are
+//! forgotten, `EHLO` no longer lists `STARTTLS`, and a second `STARTTLS`
+//! gets `503`. Messages are stored the same way over TLS as in plaintext,
+//! byte for byte. Commands that a client pipelines after `STARTTLS` in
+//! plaintext (the injection of CVE-2011-0411) are never read: the channel
+//! drops them and reports [`TlsError::PlaintextAfterStartTls`], and the
+//! session is closed. A failed handshake closes the session too; the
+//! server goes on.
 //!
 //! Limits while reading. The channel has no record limit of its own: the
 //! session counts bytes as they arrive and stops keeping them past the
@@ -58,8 +81,13 @@
 //! Options: `--addr HOST:PORT` (default `127.0.0.1:2525`; port 0 picks a
 //! free port), `--maildir DIR` (required; created if missing), `--max-size
 //! BYTES` (default 10 MiB), `--hostname NAME` (for the greeting; default
-//! the system's host name), `--max-passes N` to return after `N` passes of
-//! the loop. The first line on stdout is `smtp_sink: listening on ADDR`.
+//! the system's host name), `--tls-cert FILE` and `--tls-key FILE` (PEM,
+//! both or neither) to offer STARTTLS, `--max-passes N` to return after `N`
+//! passes of the loop. The first line on stdout is `smtp_sink: listening on
+//! ADDR`, with ` (tls)` at the end when STARTTLS is offered.
+
+#[cfg(doc)]
+use asyncore::tls::TlsError;
 
 use std::cell::Cell;
 use std::fs::{self, File, OpenOptions};
@@ -70,6 +98,7 @@ use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use asyncore::chat::{Chat, ChatChannel, ChatCtx};
+use asyncore::tls::TlsAcceptor;
 use asyncore::{Address, Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket};
 use clap::Parser;
 use clap::builder::RangedU64ValueParser;
@@ -86,6 +115,9 @@ const SIZE_PARAM_ALLOWANCE: usize = 26;
 const MAX_RECIPIENTS: usize = 100;
 
 const HELP_TEXT: &str = "Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY";
+/// [`HELP_TEXT`] when STARTTLS is offered.
+const HELP_TEXT_TLS: &str =
+    "Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY STARTTLS";
 
 /// Settings shared by every session.
 struct Config {
@@ -97,6 +129,8 @@ struct Config {
     hostname: String,
     /// Messages stored so far, for unique file names.
     stored: Cell<u64>,
+    /// The TLS configuration, when STARTTLS is offered.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Config {
@@ -166,6 +200,8 @@ struct Session {
     rcpt_to: Vec<String>,
     /// The message being received, between `354` and the final dot.
     data: Option<Incoming>,
+    /// `STARTTLS` succeeded: the session runs over TLS.
+    tls_active: bool,
 }
 
 impl Session {
@@ -180,6 +216,7 @@ impl Session {
             mail_from: None,
             rcpt_to: Vec::new(),
             data: None,
+            tls_active: false,
         }
     }
 
@@ -240,6 +277,7 @@ impl Session {
             ),
             "EXPN" => reply(cx, "502 EXPN not implemented"),
             "HELP" => self.help(cx, arg),
+            "STARTTLS" if self.config.tls.is_some() => self.starttls(cx, arg),
             _ => reply(cx, &format!("500 Error: command \"{verb}\" not recognized")),
         }
     }
@@ -259,13 +297,46 @@ impl Session {
         let host = &self.config.hostname;
         if extended {
             let size = self.config.max_size;
+            // Offered until it is on (RFC 3207, 4.2).
+            let starttls = if self.config.tls.is_some() && !self.tls_active {
+                "250-STARTTLS\r\n"
+            } else {
+                ""
+            };
             reply(
                 cx,
-                &format!("250-{host}\r\n250-SIZE {size}\r\n250-8BITMIME\r\n250 HELP"),
+                &format!("250-{host}\r\n250-SIZE {size}\r\n250-8BITMIME\r\n{starttls}250 HELP"),
             )
         } else {
             reply(cx, &format!("250 {host}"))
         }
+    }
+
+    /// `STARTTLS` (RFC 3207), when TLS is configured.
+    fn starttls(&mut self, cx: &mut ChatCtx<'_, '_>, arg: &str) -> Result<()> {
+        if self.tls_active {
+            return reply(cx, "503 Error: TLS already active");
+        }
+        if !arg.is_empty() {
+            return reply(cx, "501 Syntax: STARTTLS");
+        }
+        if !self.greeted {
+            return reply(cx, "503 Error: send HELO first");
+        }
+        let config = self.config.clone();
+        let acceptor = config.tls.as_ref().expect("STARTTLS is offered");
+        // Pushed before the upgrade, so it goes out in plaintext; what the
+        // client sent after the command is dropped by the channel (and
+        // reported to `handle_error`, which closes the session).
+        reply(cx, "220 Ready to start TLS")?;
+        // A failure here reaches `handle_error`, which closes the session.
+        cx.start_tls_server(acceptor)?;
+        // RFC 3207, 4.2: forget everything the client said before.
+        self.tls_active = true;
+        self.reset();
+        self.greeted = false;
+        self.extended = false;
+        Ok(())
     }
 
     fn syntax(&self, what: &str) -> String {
@@ -423,8 +494,10 @@ impl Session {
     }
 
     fn help(&mut self, cx: &mut ChatCtx<'_, '_>, arg: &str) -> Result<()> {
+        let tls = self.config.tls.is_some();
+        let help_text = if tls { HELP_TEXT_TLS } else { HELP_TEXT };
         if arg.is_empty() {
-            return reply(cx, &format!("250 {HELP_TEXT}"));
+            return reply(cx, &format!("250 {help_text}"));
         }
         let extension = if self.extended {
             " [SP <mail-parameters>]"
@@ -438,7 +511,8 @@ impl Session {
             "RCPT" => format!("RCPT TO: <address>{extension}"),
             "VRFY" => "VRFY <address>".to_owned(),
             verb @ ("DATA" | "RSET" | "NOOP" | "QUIT") => verb.to_owned(),
-            _ => return reply(cx, &format!("501 {HELP_TEXT}")),
+            "STARTTLS" if tls => "STARTTLS".to_owned(),
+            _ => return reply(cx, &format!("501 {help_text}")),
         };
         reply(cx, &format!("250 Syntax: {text}"))
     }
@@ -479,6 +553,10 @@ impl Chat for Session {
     }
 
     fn handle_error(&mut self, cx: &mut ChatCtx<'_, '_>, error: Error) {
+        // Also how TLS ends a session: a failed handshake, a client gone
+        // without close_notify, or plaintext pipelined after STARTTLS
+        // (`TlsError::PlaintextAfterStartTls`: dropped unread, and the
+        // session closed rather than trusted).
         eprintln!("smtp_sink: closing the session with {}: {error}", self.peer);
         self.data = None;
         cx.close();
@@ -683,8 +761,9 @@ impl Drop for TempFile {
 ///
 /// Each accepted message becomes one file, <unix-nanos>-<pid>-<counter>.eml,
 /// in the mail directory, with the envelope as X-Peer, X-MailFrom and
-/// X-RcptTo header lines before the message. The first line on stdout is
-/// "smtp_sink: listening on ADDR". Set RUST_LOG (e.g.
+/// X-RcptTo header lines before the message. With --tls-cert and --tls-key
+/// it offers STARTTLS. The first line on stdout is "smtp_sink: listening on
+/// ADDR", with " (tls)" at the end when STARTTLS is offered. Set RUST_LOG (e.g.
 /// RUST_LOG=asyncore=debug) to see the library's events on stderr.
 #[derive(Debug, Parser)]
 #[command(name = "smtp_sink", args_override_self = true)]
@@ -708,6 +787,13 @@ struct Args {
     /// system's host name).
     #[arg(long, value_name = "NAME", value_parser = parse_hostname)]
     hostname: Option<String>,
+    /// Offer STARTTLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); needs
+    /// --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Return after N passes of the loop (default: serve until stopped).
     #[arg(long, value_name = "N")]
     max_passes: Option<u64>,
@@ -744,6 +830,14 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: Args) -> std::result::Result<(), String> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            TlsAcceptor::from_pem_files(cert, key)
+                .map_err(|e| format!("cannot set up TLS: {e}"))?,
+        ),
+        // clap's `requires` makes them come in pairs.
+        _ => None,
+    };
     fs::create_dir_all(&args.maildir)
         .map_err(|e| format!("cannot create {}: {e}", args.maildir.display()))?;
     let map = Map::new().map_err(|e| format!("cannot create the loop: {e}"))?;
@@ -757,13 +851,15 @@ fn serve(args: Args) -> std::result::Result<(), String> {
         max_size: args.max_size,
         hostname: args.hostname.unwrap_or_else(system_hostname),
         stored: Cell::new(0),
+        tls,
     });
+    let suffix = if config.tls.is_some() { " (tls)" } else { "" };
     map.add(listener, Listener { config })
         .map_err(|e| format!("cannot watch the listener: {e}"))?;
 
     {
         let mut stdout = io::stdout().lock();
-        let _ = writeln!(stdout, "smtp_sink: listening on {local}");
+        let _ = writeln!(stdout, "smtp_sink: listening on {local}{suffix}");
         let _ = stdout.flush();
     }
 

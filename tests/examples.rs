@@ -32,6 +32,7 @@ const EXAMPLES: &[&str] = &[
     "chat_server",
     "smtp_sink",
     "idle_passes",
+    "gen_cert",
 ];
 
 /// Returns the path of example `name`; the first call builds the examples
@@ -50,7 +51,13 @@ fn every_example_prints_its_help_and_exits_0() {
     let cases: &[(&str, &[&str])] = &[
         (
             "echo_server",
-            &["--addr <HOST:PORT>", "--style <STYLE>", "--max-passes <N>"],
+            &[
+                "--addr <HOST:PORT>",
+                "--style <STYLE>",
+                "--max-passes <N>",
+                "--tls-cert <FILE>",
+                "--tls-key <FILE>",
+            ],
         ),
         (
             "chat_server",
@@ -66,7 +73,11 @@ fn every_example_prints_its_help_and_exits_0() {
                 "--max-passes <N>",
             ],
         ),
-        ("http_client", &["--timeout <SECS>", "<URL>"]),
+        (
+            "http_client",
+            &["--timeout <SECS>", "--cafile <FILE>", "<URL>"],
+        ),
+        ("gen_cert", &["--out <DIR>", "--name <NAME>"]),
         ("idle_passes", &["[CHANNELS]", "[PASSES]"]),
         ("mixed", &["--help"]),
     ];
