@@ -139,7 +139,7 @@ impl Dispatcher for Echo {
     // the rest is noted on stderr.
     fn handle_error(&mut self, cx: &mut Ctx<'_>, error: Error) {
         match error {
-            Error::Tls(e) => tracing::debug!("echo_server: closing connection {}: {e}", cx.id()),
+            e @ Error::Tls(_) => tracing::debug!("closing connection {}: {e}", cx.id()),
             e => eprintln!("echo_server: closing connection {}: {e}", cx.id()),
         }
         cx.close();
@@ -255,7 +255,7 @@ async fn echo_tls(stream: TcpStream, acceptor: TlsAcceptor) {
 fn note_end(peer: &str, e: io::Error) {
     match Error::from(e) {
         e if e.is_disconnect() => {}
-        e @ Error::Tls(_) => tracing::debug!("echo_server: closing the connection of {peer}: {e}"),
+        e @ Error::Tls(_) => tracing::debug!("closing the connection of {peer}: {e}"),
         e => eprintln!("echo_server: closing the connection of {peer}: {e}"),
     }
 }

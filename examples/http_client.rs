@@ -372,8 +372,9 @@ fn fetch(
 ) -> std::result::Result<(), String> {
     let tls = if url.tls {
         let connector = match cafile {
-            Some(path) => TlsConnector::from_ca_file(path)
-                .map_err(|e| format!("cannot use --cafile: {e}"))?,
+            Some(path) => {
+                TlsConnector::from_ca_file(path).map_err(|e| format!("cannot use --cafile: {e}"))?
+            }
             None => TlsConnector::with_webpki_roots(),
         };
         Some((connector, url.host.clone()))

@@ -19,9 +19,12 @@
 //! With `--tls-cert FILE --tls-key FILE` it offers STARTTLS (RFC 3207):
 //!
 //! ```text
+//! cargo run --example gen_cert -- --out /tmp/tls
 //! cargo run --example smtp_sink -- --addr 127.0.0.1:2525 --maildir /tmp/sink \
-//!     --tls-cert cert.pem --tls-key key.pem
-//! swaks --server 127.0.0.1:2525 --to you@example.com --tls
+//!     --tls-cert /tmp/tls/cert.pem --tls-key /tmp/tls/key.pem
+//! python3 -c 'import smtplib, ssl; s = smtplib.SMTP("127.0.0.1", 2525)
+//! s.starttls(context=ssl.create_default_context(cafile="/tmp/tls/cert.pem"))
+//! s.sendmail("me@example.com", ["you@example.com"], "Subject: hi\r\n\r\nhello\r\n")'
 //! ```
 //!
 //! Each accepted message becomes one file in the mail directory, named
@@ -52,9 +55,10 @@
 //! gets `503`. Messages are stored the same way over TLS as in plaintext,
 //! byte for byte. Commands that a client pipelines after `STARTTLS` in
 //! plaintext (the injection of CVE-2011-0411) are never read: the channel
-//! drops them and reports [`TlsError::PlaintextAfterStartTls`], and the
-//! session is closed. A failed handshake closes the session too; the
-//! server goes on.
+//! drops them and reports
+//! [`TlsError::PlaintextAfterStartTls`](asyncore::tls::TlsError::PlaintextAfterStartTls),
+//! and the session is closed. A failed handshake closes the session too;
+//! the server goes on.
 //!
 //! Limits while reading. The channel has no record limit of its own: the
 //! session counts bytes as they arrive and stops keeping them past the
@@ -85,9 +89,6 @@
 //! both or neither) to offer STARTTLS, `--max-passes N` to return after `N`
 //! passes of the loop. The first line on stdout is `smtp_sink: listening on
 //! ADDR`, with ` (tls)` at the end when STARTTLS is offered.
-
-#[cfg(doc)]
-use asyncore::tls::TlsError;
 
 use std::cell::Cell;
 use std::fs::{self, File, OpenOptions};

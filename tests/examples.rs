@@ -340,7 +340,14 @@ fn http_client_rejects_bad_urls_with_status_2() {
     let bad: &[(&[&str], &str)] = &[
         (&[], "<URL>"),
         (&["ftp://example.com/"], "must start with http://"),
-        (&["example.com"], "must start with http://"),
+        (&["example.com"], "must start with http:// or https://"),
+        (
+            &["httpss://example.com/"],
+            "must start with http:// or https://",
+        ),
+        (&["https://"], "empty host"),
+        (&["https://:443/"], "empty host"),
+        (&["https://host:0/"], "bad port \"0\""),
         (&["http://"], "empty host"),
         (&["http:///path"], "empty host"),
         (&["http://:8080/"], "empty host"),

@@ -1,22 +1,28 @@
 //! End-to-end tests of the `smtp_sink` example: the binary runs as a real
 //! process, a small SMTP client written here talks to it over TCP, and the
-//! tests read the files it stores.
+//! tests read the files it stores. With `--tls-cert` and `--tls-key` it
+//! offers STARTTLS, which the tests take up with tokio-rustls (and Python's
+//! `smtplib`, where `python3` exists), with certificates made at test time.
 //!
 //! The example is built on first use with the cargo, profile and target
 //! directory of this test. Every server is killed when its guard drops, its
 //! mail directory removed, and every socket read has a timeout.
+// The example serves STARTTLS, and these tests speak it.
+#![cfg(feature = "tls")]
 
 mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use util::process::{self, IO_TIMEOUT, Server, wait_until};
+use asyncore::tls::{TlsConnector, rustls};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use util::process::{self, IO_TIMEOUT, Server, assert_bad_command_line, run_to_end, wait_until};
 
 /// The server's `--max-size` in these tests.
 const MAX_SIZE: usize = 10_000;
@@ -36,9 +42,11 @@ struct Sink {
     // Fields drop in this order: the server is gone before its directory.
     server: Server,
     maildir: MailDir,
+    /// The certificate and key files, with `--tls-cert` and `--tls-key`.
+    tls: Option<TlsFiles>,
 }
 
-/// A mail directory, removed with its contents on drop.
+/// A temporary directory, removed with its contents on drop.
 struct MailDir(PathBuf);
 
 impl Drop for MailDir {
@@ -47,27 +55,91 @@ impl Drop for MailDir {
     }
 }
 
+/// A fresh, empty temporary directory path for this test process.
+fn temp_dir(what: &str) -> MailDir {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "asyncore-smtp-sink-{what}{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    MailDir(dir)
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1` (PEM) and
+/// its key, written to files for the server.
+struct TlsFiles {
+    cert_pem: String,
+    dir: MailDir,
+}
+
+impl TlsFiles {
+    fn new() -> TlsFiles {
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .unwrap();
+        let dir = temp_dir("tls-");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let cert_pem = made.cert.pem();
+        std::fs::write(dir.0.join("cert.pem"), &cert_pem).unwrap();
+        std::fs::write(dir.0.join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+        TlsFiles { cert_pem, dir }
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.0.join("cert.pem")
+    }
+
+    fn key(&self) -> PathBuf {
+        self.dir.0.join("key.pem")
+    }
+
+    /// A tokio-rustls connector that trusts the certificate.
+    fn connector(&self) -> tokio_rustls::TlsConnector {
+        let ours = TlsConnector::from_ca_pem(self.cert_pem.as_bytes()).unwrap();
+        tokio_rustls::TlsConnector::from(ours.config().clone())
+    }
+}
+
 impl Sink {
     fn start() -> Sink {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let maildir = std::env::temp_dir().join(format!(
-            "asyncore-smtp-sink-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&maildir);
+        Sink::start_with(None)
+    }
+
+    /// A sink that offers STARTTLS.
+    fn start_tls() -> Sink {
+        Sink::start_with(Some(TlsFiles::new()))
+    }
+
+    fn start_with(tls: Option<TlsFiles>) -> Sink {
         // Removed on drop even if the server fails to start.
-        let maildir = MailDir(maildir);
+        let maildir = temp_dir("");
         let mut command = Command::new(binary());
         command
             .args(["--addr", "127.0.0.1:0", "--hostname", "sink.test"])
             .args(["--max-size", &MAX_SIZE.to_string()])
             .arg("--maildir")
             .arg(&maildir.0);
-        Sink {
-            server: Server::start("smtp_sink", command, ""),
-            maildir,
+        if let Some(files) = &tls {
+            command
+                .arg("--tls-cert")
+                .arg(files.cert())
+                .arg("--tls-key")
+                .arg(files.key());
         }
+        let line_end = if tls.is_some() { " (tls)" } else { "" };
+        Sink {
+            server: Server::start("smtp_sink", command, line_end),
+            maildir,
+            tls,
+        }
+    }
+
+    fn tls(&self) -> &TlsFiles {
+        self.tls.as_ref().expect("a sink started with TLS")
     }
 
     fn stderr(&self) -> String {
@@ -129,33 +201,15 @@ impl Client {
     /// text of each line.
     #[track_caller]
     fn reply(&mut self) -> (u16, Vec<String>) {
-        let mut texts = Vec::new();
+        let mut reply = Reply::default();
         loop {
             let mut line = String::new();
             let n = self
                 .reader
                 .read_line(&mut line)
-                .unwrap_or_else(|e| panic!("reading a reply (after {texts:?}): {e}"));
-            assert!(n > 0, "the server closed the connection (after {texts:?})");
-            let line = line
-                .strip_suffix("\r\n")
-                .unwrap_or_else(|| panic!("reply line without CRLF: {line:?}"));
-            assert!(line.len() >= 3, "short reply line {line:?}");
-            let code: u16 = line[..3]
-                .parse()
-                .unwrap_or_else(|_| panic!("bad reply line {line:?}"));
-            let (more, text) = match line.as_bytes().get(3) {
-                Some(b'-') => (true, &line[4..]),
-                Some(b' ') => (false, &line[4..]),
-                None => (false, ""),
-                Some(_) => panic!("bad reply line {line:?}"),
-            };
-            if let Some(&(first, _)) = texts.first() {
-                assert_eq!(code, first, "codes differ within one reply");
-            }
-            texts.push((code, text.to_owned()));
-            if !more {
-                return (code, texts.into_iter().map(|(_, t)| t).collect());
+                .unwrap_or_else(|e| panic!("reading a reply (after {:?}): {e}", reply.texts));
+            if let Some(done) = reply.line(n, &line) {
+                return done;
             }
         }
     }
@@ -199,6 +253,185 @@ impl Client {
         self.reader.read_to_end(&mut rest).expect("read to EOF");
         rest
     }
+
+    /// Reads until the server closes or resets the connection (within the
+    /// read timeout); returns what came.
+    #[track_caller]
+    fn read_to_end_or_error(&mut self) -> Vec<u8> {
+        let mut rest = Vec::new();
+        if let Err(e) = self.reader.read_to_end(&mut rest) {
+            assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "the server did not close the connection: {e}"
+            );
+        }
+        rest
+    }
+}
+
+/// A reply being read, line by line.
+#[derive(Default)]
+struct Reply {
+    texts: Vec<(u16, String)>,
+}
+
+impl Reply {
+    /// Takes the next line (`n` bytes read, `0` at the end of the stream);
+    /// returns the code and texts once the reply is complete.
+    #[track_caller]
+    fn line(&mut self, n: usize, line: &str) -> Option<(u16, Vec<String>)> {
+        let texts = &mut self.texts;
+        assert!(n > 0, "the server closed the connection (after {texts:?})");
+        let line = line
+            .strip_suffix("\r\n")
+            .unwrap_or_else(|| panic!("reply line without CRLF: {line:?}"));
+        assert!(line.len() >= 3, "short reply line {line:?}");
+        let code: u16 = line[..3]
+            .parse()
+            .unwrap_or_else(|_| panic!("bad reply line {line:?}"));
+        let (more, text) = match line.as_bytes().get(3) {
+            Some(b'-') => (true, &line[4..]),
+            Some(b' ') => (false, &line[4..]),
+            None => (false, ""),
+            Some(_) => panic!("bad reply line {line:?}"),
+        };
+        if let Some(&(first, _)) = texts.first() {
+            assert_eq!(code, first, "codes differ within one reply");
+        }
+        texts.push((code, text.to_owned()));
+        (!more).then(|| {
+            (
+                code,
+                std::mem::take(texts).into_iter().map(|(_, t)| t).collect(),
+            )
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The same client over TLS, after STARTTLS
+// ---------------------------------------------------------------------------
+
+type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// Runs `f` on a current-thread tokio runtime, within [`IO_TIMEOUT`].
+#[track_caller]
+fn block_on<T>(f: impl Future<Output = T>) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        tokio::time::timeout(IO_TIMEOUT, f)
+            .await
+            .expect("the TLS client timed out")
+    })
+}
+
+/// After `220` to `STARTTLS`: the TLS handshake over the client's own TCP
+/// connection, trusting `tls`'s certificate, for server name `localhost`.
+/// Must run within a tokio runtime.
+async fn handshake(client: Client, tls: &TlsFiles) -> std::io::Result<TlsClient> {
+    // Nothing may have come after the 220: the server waits for our hello.
+    assert!(
+        client.reader.buffer().is_empty(),
+        "bytes after the 220: {:?}",
+        client.reader.buffer()
+    );
+    let Client { stream, reader } = client;
+    drop(reader);
+    stream.set_nonblocking(true)?;
+    let tcp = tokio::net::TcpStream::from_std(stream)?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tls.connector().connect(name, tcp).await?;
+    Ok(TlsClient {
+        io: tokio::io::BufReader::new(stream),
+    })
+}
+
+/// The SMTP client of [`Client`], over tokio-rustls.
+struct TlsClient {
+    io: tokio::io::BufReader<TlsStream>,
+}
+
+impl TlsClient {
+    async fn reply(&mut self) -> (u16, Vec<String>) {
+        let mut reply = Reply::default();
+        loop {
+            let mut line = String::new();
+            let n = self.io.read_line(&mut line).await.unwrap_or_else(|e| {
+                panic!("reading a reply over TLS (after {:?}): {e}", reply.texts)
+            });
+            if let Some(done) = reply.line(n, &line) {
+                return done;
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.io.write_all(bytes).await.expect("write over TLS");
+        self.io.flush().await.expect("flush over TLS");
+    }
+
+    async fn command(&mut self, line: &str) -> (u16, Vec<String>) {
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+
+    async fn expect(&mut self, line: &str, code: u16) -> String {
+        let (got, texts) = self.command(line).await;
+        assert_eq!(got, code, "over TLS: {line:?} -> {got} {texts:?}");
+        texts.join("\n")
+    }
+
+    async fn send_mail(&mut self, from: &str, to: &[&str], body: &[u8]) -> (u16, Vec<String>) {
+        self.expect(&format!("MAIL FROM:<{from}>"), 250).await;
+        for rcpt in to {
+            self.expect(&format!("RCPT TO:<{rcpt}>"), 250).await;
+        }
+        self.expect("DATA", 354).await;
+        self.send(&dot_stuff(body)).await;
+        self.send(b".\r\n").await;
+        self.reply().await
+    }
+
+    /// Reads until the server ends the session; fails unless it ends with
+    /// `close_notify`.
+    async fn read_to_end(&mut self) -> Vec<u8> {
+        let mut rest = Vec::new();
+        self.io
+            .read_to_end(&mut rest)
+            .await
+            .expect("a clean end (close_notify) over TLS");
+        rest
+    }
+}
+
+/// The `EHLO` reply lines of the test sinks, with STARTTLS or not.
+fn ehlo_lines(starttls: bool) -> Vec<String> {
+    let mut lines = vec![
+        "sink.test".to_owned(),
+        format!("SIZE {MAX_SIZE}"),
+        "8BITMIME".to_owned(),
+    ];
+    if starttls {
+        lines.push("STARTTLS".to_owned());
+    }
+    lines.push("HELP".to_owned());
+    lines
+}
+
+/// Is `python3` on PATH?
+fn have_python3() -> bool {
+    let python = Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    python.is_ok_and(|s| s.success())
 }
 
 /// SMTP transparency: a line starting with `.` gets another one. The body
@@ -616,7 +849,7 @@ fn python_smtplib_can_send_a_message() {
         .stderr(Stdio::null())
         .status();
     if !python.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: python3 is not on PATH");
+        eprintln!("skipped: no python3");
         return;
     }
     let sink = Sink::start();
@@ -677,5 +910,310 @@ print("sent")
     assert!(
         raw.ends_with("X-RcptTo: raw@example.com\r\nSubject: raw\r\n\r\n.\r\n"),
         "{raw:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// STARTTLS
+// ---------------------------------------------------------------------------
+
+/// The message the STARTTLS tests deliver: CRLFs, a line that is
+/// dot-stuffed on the wire (`..leading dot`), and 8-bit bytes.
+const TLS_BODY: &[u8] = b"Subject: over tls\r\n\
+    Content-Type: text/plain; charset=utf-8\r\n\
+    \r\n\
+    first line\r\n\
+    .leading dot\r\n\
+    8-bit: caf\xc3\xa9 \xff\x80\xfe\r\n\
+    \r\n\
+    last\r\n";
+
+/// The stored message whose `X-Peer` is `peer`.
+#[track_caller]
+fn message_from(sink: &Sink, peer: SocketAddr) -> Vec<u8> {
+    let head = format!("X-Peer: {peer}\r\n");
+    let found: Vec<Vec<u8>> = sink
+        .messages()
+        .iter()
+        .map(|name| sink.read_message(name))
+        .filter(|file| file.starts_with(head.as_bytes()))
+        .collect();
+    assert_eq!(found.len(), 1, "messages from {peer}");
+    found.into_iter().next().unwrap()
+}
+
+/// A stored message without its first line (`X-Peer`).
+fn without_peer(file: &[u8]) -> &[u8] {
+    let end = file
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("a first line");
+    &file[end + 2..]
+}
+
+#[test]
+fn without_the_flags_starttls_is_an_unknown_command() {
+    let sink = Sink::start();
+    let mut client = sink.connect();
+    assert_eq!(client.command("EHLO client.test"), (250, ehlo_lines(false)));
+    assert_eq!(
+        client.expect("STARTTLS", 500),
+        "Error: command \"STARTTLS\" not recognized"
+    );
+    client.expect("HELP STARTTLS", 501);
+    client.expect("QUIT", 221);
+}
+
+#[test]
+fn starttls_needs_a_greeting_and_no_arguments() {
+    let sink = Sink::start_tls();
+    let mut client = sink.connect();
+    assert_eq!(client.expect("STARTTLS", 503), "Error: send HELO first");
+    assert_eq!(
+        client.expect("HELP", 250),
+        "Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY STARTTLS"
+    );
+    assert_eq!(client.expect("HELP STARTTLS", 250), "Syntax: STARTTLS");
+    assert_eq!(client.command("EHLO client.test"), (250, ehlo_lines(true)));
+    assert_eq!(client.expect("STARTTLS now", 501), "Syntax: STARTTLS");
+    // Still plaintext, and the session goes on.
+    client.expect("NOOP", 250);
+    client.expect("QUIT", 221);
+    assert!(client.read_to_end().is_empty());
+}
+
+#[test]
+fn a_message_over_starttls_is_stored_as_in_plaintext() {
+    let sink = Sink::start_tls();
+    let to = ["rcpt@example.com", "other@example.com"];
+
+    // Once in plaintext, on a server that offers TLS.
+    let mut plain = sink.connect();
+    let plain_peer = plain.stream.local_addr().unwrap();
+    assert_eq!(plain.command("EHLO client.test"), (250, ehlo_lines(true)));
+    let (code, text) = plain.send_mail("sender@example.com", &to, TLS_BODY);
+    assert_eq!(code, 250, "{text:?}");
+    plain.expect("QUIT", 221);
+    assert!(plain.read_to_end().is_empty());
+
+    // Then over TLS.
+    let mut client = sink.connect();
+    let tls_peer = client.stream.local_addr().unwrap();
+    assert_eq!(client.command("EHLO client.test"), (250, ehlo_lines(true)));
+    client.expect("MAIL FROM:<forgotten@example.com>", 250);
+    assert_eq!(client.expect("STARTTLS", 220), "Ready to start TLS");
+    let tls = sink.tls();
+    let queued = block_on(async move {
+        let mut client = handshake(client, tls).await.expect("the TLS handshake");
+        // RFC 3207: the session starts over, EHLO and MAIL are forgotten.
+        assert_eq!(
+            client.expect("MAIL FROM:<a@example.com>", 503).await,
+            "Error: send HELO first"
+        );
+        assert_eq!(
+            client.command("EHLO client.test").await,
+            (250, ehlo_lines(false))
+        );
+        client.expect("RCPT TO:<b@example.com>", 503).await;
+        assert_eq!(
+            client.expect("STARTTLS", 503).await,
+            "Error: TLS already active"
+        );
+        let (code, text) = client.send_mail("sender@example.com", &to, TLS_BODY).await;
+        assert_eq!(code, 250, "{text:?}");
+        client.expect("NOOP", 250).await;
+        client.expect("QUIT", 221).await;
+        assert!(client.read_to_end().await.is_empty());
+        text.join("\n")
+    });
+
+    let names = sink.messages();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().any(|name| queued.contains(name)),
+        "{queued:?} vs {names:?}"
+    );
+    let over_tls = message_from(&sink, tls_peer);
+    let in_plaintext = message_from(&sink, plain_peer);
+    assert_same(
+        &over_tls,
+        &stored(tls_peer, "sender@example.com", &to, TLS_BODY),
+    );
+    assert_same(
+        &in_plaintext,
+        &stored(plain_peer, "sender@example.com", &to, TLS_BODY),
+    );
+    assert_same(without_peer(&over_tls), without_peer(&in_plaintext));
+    assert_eq!(sink.all_files().len(), 2, "a temporary file is left");
+}
+
+/// Whether the connection `client` ended: its TLS handshake fails, or any
+/// read after it sees the end of the stream (or an error).
+fn assert_no_tls_session(client: Client, tls: &TlsFiles) {
+    block_on(async move {
+        match handshake(client, tls).await {
+            Err(_) => {}
+            Ok(mut session) => {
+                let mut rest = Vec::new();
+                let read = session.io.read_to_end(&mut rest).await;
+                assert!(
+                    read.is_err() || rest.is_empty(),
+                    "the server talked after injected plaintext: {rest:?}"
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn plaintext_pipelined_after_starttls_never_acts() {
+    let mut sink = Sink::start_tls();
+
+    // CVE-2011-0411: a command injected behind STARTTLS, in one write.
+    let mut client = sink.connect();
+    client.expect("EHLO client.test", 250);
+    client.send(b"STARTTLS\r\nMAIL FROM:<evil@x>\r\n");
+    assert_eq!(client.reply(), (220, vec!["Ready to start TLS".to_owned()]));
+    assert_no_tls_session(client, sink.tls());
+
+    // A whole transaction behind it, after HELO.
+    let mut client = sink.connect();
+    client.expect("HELO client.test", 250);
+    client.send(
+        b"STARTTLS\r\nHELO evil\r\nMAIL FROM:<evil@x>\r\nRCPT TO:<victim@example.com>\r\n\
+          DATA\r\nSubject: injected\r\n\r\nevil\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(client.reply().0, 220);
+    assert_no_tls_session(client, sink.tls());
+
+    let dropped = "bytes of plaintext after the command that started TLS were dropped";
+    assert!(
+        wait_until(IO_TIMEOUT, || sink.stderr().matches(dropped).count() == 2),
+        "stderr: {}",
+        sink.stderr()
+    );
+    assert!(sink.all_files().is_empty(), "{:?}", sink.all_files());
+
+    // The server goes on, in plaintext and over TLS.
+    sink.assert_alive();
+    let mut client = sink.connect();
+    let peer = client.stream.local_addr().unwrap();
+    client.expect("HELO client.test", 250);
+    client.expect("STARTTLS", 220);
+    let tls = sink.tls();
+    block_on(async move {
+        let mut client = handshake(client, tls).await.expect("the TLS handshake");
+        client.expect("EHLO client.test", 250).await;
+        let (code, text) = client
+            .send_mail("good@example.com", &["b@example.com"], TLS_BODY)
+            .await;
+        assert_eq!(code, 250, "{text:?}");
+        client.expect("QUIT", 221).await;
+    });
+    let names = sink.messages();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_same(
+        &sink.read_message(&names[0]),
+        &stored(peer, "good@example.com", &["b@example.com"], TLS_BODY),
+    );
+    sink.assert_alive();
+}
+
+#[test]
+fn a_failed_handshake_closes_only_that_session() {
+    let mut sink = Sink::start_tls();
+    let mut client = sink.connect();
+    client.expect("EHLO client.test", 250);
+    client.expect("STARTTLS", 220);
+    // Not a ClientHello.
+    client.send(b"MAIL FROM:<evil@x>\r\n");
+    let _ = client.read_to_end_or_error();
+    let mut client = sink.connect();
+    client.expect("EHLO client.test", 250);
+    client.expect("QUIT", 221);
+    assert!(sink.all_files().is_empty());
+    sink.assert_alive();
+}
+
+#[test]
+fn tls_cert_and_key_come_in_pairs() {
+    let dir = temp_dir("args-");
+    let maildir = dir.0.join("mail");
+    let maildir = maildir.to_str().unwrap();
+    for (flag, missing) in [("--tls-cert", "--tls-key"), ("--tls-key", "--tls-cert")] {
+        let args = ["--maildir", maildir, flag, "some.pem"];
+        let done = run_to_end(&binary(), &args, Duration::from_secs(30));
+        assert_bad_command_line(&done, &args, missing);
+    }
+    // Both, but not loadable: exit 1 with a message, nothing served.
+    let args = [
+        "--maildir",
+        maildir,
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        "/nonexistent/key.pem",
+    ];
+    let done = run_to_end(&binary(), &args, Duration::from_secs(30));
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(done.stdout.is_empty());
+    assert!(
+        done.stderr.starts_with("smtp_sink: cannot set up TLS: ")
+            && done.stderr.contains("/nonexistent/cert.pem"),
+        "{}",
+        done.stderr
+    );
+    assert!(!Path::new(maildir).exists());
+}
+
+#[test]
+fn python_smtplib_can_send_a_message_over_starttls() {
+    if !have_python3() {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    let sink = Sink::start_tls();
+    let script = r#"
+import smtplib, ssl, sys
+port, cafile, body = int(sys.argv[1]), sys.argv[2], bytes.fromhex(sys.argv[3])
+ctx = ssl.create_default_context(cafile=cafile)
+with smtplib.SMTP("127.0.0.1", port, timeout=15) as s:
+    code, features = s.ehlo()
+    assert code == 250 and s.has_extn("starttls"), features
+    code, text = s.starttls(context=ctx)
+    assert code == 220, (code, text)
+    assert s.sock.version() is not None
+    code, features = s.ehlo()
+    assert code == 250 and not s.has_extn("starttls"), features
+    s.sendmail("py@example.com", ["you@example.com"], body)
+    print("sent", s.sock.getsockname()[1])
+"#;
+    let hex: String = TLS_BODY.iter().map(|b| format!("{b:02x}")).collect();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(sink.server.addr().port().to_string())
+        .arg(sink.tls().cert())
+        .arg(hex)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python3 failed: {}\nserver stderr: {}",
+        String::from_utf8_lossy(&out.stderr),
+        sink.stderr()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let port: u16 = stdout
+        .trim()
+        .strip_prefix("sent ")
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("python3 printed {stdout:?}"));
+    let peer: SocketAddr = ([127, 0, 0, 1], port).into();
+    let names = sink.messages();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_same(
+        &sink.read_message(&names[0]),
+        &stored(peer, "py@example.com", &["you@example.com"], TLS_BODY),
     );
 }

@@ -318,6 +318,7 @@ impl Source {
         })
     }
 
+    #[cfg(feature = "tls")]
     pub(crate) fn id(&self) -> ChannelId {
         self.id
     }

@@ -57,6 +57,27 @@ fn build_examples(names: &[&str]) -> Result<PathBuf, String> {
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
+    // What cargo sets for this test binary is not the environment of a
+    // plain `cargo build`: build scripts that watch such a variable (ring's
+    // watches CARGO_MANIFEST_DIR) would see it change and rebuild their
+    // crate and all that depends on it, here and again in the next build.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name == "OUT_DIR"
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+            || matches!(
+                &*name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+            )
+        {
+            command.env_remove(&*name);
+        }
+    }
     command.args(["build", "--quiet"]);
     for name in names {
         command.args(["--example", name]);
