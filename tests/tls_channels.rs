@@ -15,37 +15,13 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use asyncore::tls::{TlsAcceptor, TlsConnector, TlsError, rustls};
+use asyncore::tls::{TlsAcceptor, TlsError};
 use asyncore::{Address, Ctx, Dispatcher, Error, Map, Result, Socket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use util::tls::{Identity, identity, server_name, tokio_thread};
 use util::{EventLog, payload, run_until};
-
-/// A self-signed certificate for `localhost` and its key, as PEM.
-struct Identity {
-    cert: String,
-    key: String,
-}
-
-fn identity() -> Identity {
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    Identity {
-        cert: made.cert.pem(),
-        key: made.signing_key.serialize_pem(),
-    }
-}
-
-impl Identity {
-    fn acceptor(&self) -> TlsAcceptor {
-        TlsAcceptor::from_pem(self.cert.as_bytes(), self.key.as_bytes()).unwrap()
-    }
-
-    fn connector(&self) -> TlsConnector {
-        TlsConnector::from_ca_pem(self.cert.as_bytes()).unwrap()
-    }
-}
 
 /// How an error reads in the logs: its TLS class, or its text.
 fn class(error: &Error) -> String {
@@ -131,32 +107,6 @@ fn tls_echo_server(
     )
     .unwrap();
     addr
-}
-
-/// Runs `f` on a tokio current-thread runtime on its own thread; `done` is
-/// set when it returns.
-fn tokio_thread<T: Send + 'static>(
-    done: &Arc<AtomicBool>,
-    f: impl AsyncFnOnce() -> T + Send + 'static,
-) -> JoinHandle<T> {
-    let done = done.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let out = runtime.block_on(async {
-            tokio::time::timeout(util::DEADLINE, f())
-                .await
-                .expect("the tokio side timed out")
-        });
-        done.store(true, Ordering::SeqCst);
-        out
-    })
-}
-
-fn server_name() -> rustls::pki_types::ServerName<'static> {
-    rustls::pki_types::ServerName::try_from("localhost").unwrap()
 }
 
 #[test]

@@ -16,36 +16,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use asyncore::chat::ChatStream;
-use asyncore::tls::{TlsAcceptor, TlsConnector, TlsError, TlsStream, rustls};
+use asyncore::tls::{TlsAcceptor, TlsError, TlsStream, rustls};
 use asyncore::{ChannelEvent, Error, Map, Socket, TcpListener, TcpStream};
 use futures::StreamExt;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use util::async_util::within;
 use util::payload;
-
-struct Identity {
-    cert: String,
-    key: String,
-}
-
-fn identity() -> Identity {
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    Identity {
-        cert: made.cert.pem(),
-        key: made.signing_key.serialize_pem(),
-    }
-}
-
-impl Identity {
-    fn acceptor(&self) -> TlsAcceptor {
-        TlsAcceptor::from_pem(self.cert.as_bytes(), self.key.as_bytes()).unwrap()
-    }
-
-    fn connector(&self) -> TlsConnector {
-        TlsConnector::from_ca_pem(self.cert.as_bytes()).unwrap()
-    }
-}
+use util::tls::{Identity, identity, server_name, tokio_thread};
 
 /// The `TlsError` an `io::Error` from a TLS stream carries.
 fn tls_error(e: io::Error) -> TlsError {
@@ -53,30 +31,6 @@ fn tls_error(e: io::Error) -> TlsError {
         Error::Tls(tls) => tls,
         other => panic!("not a TLS error: {other:?}"),
     }
-}
-
-fn tokio_thread<T: Send + 'static>(
-    done: &Arc<AtomicBool>,
-    f: impl AsyncFnOnce() -> T + Send + 'static,
-) -> JoinHandle<T> {
-    let done = done.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let out = runtime.block_on(async {
-            tokio::time::timeout(util::DEADLINE, f())
-                .await
-                .expect("the tokio side timed out")
-        });
-        done.store(true, Ordering::SeqCst);
-        out
-    })
-}
-
-fn server_name() -> rustls::pki_types::ServerName<'static> {
-    rustls::pki_types::ServerName::try_from("localhost").unwrap()
 }
 
 /// A tokio-rustls client that sends `data`, closes with close_notify and

@@ -209,14 +209,7 @@ impl TlsIo {
         }
         let mut conn = self.conn.borrow_mut();
         loop {
-            while conn.wants_write() {
-                match conn.write_tls(&mut (&self.socket)) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            self.send_records(&mut conn)?;
             if !conn.is_handshaking() {
                 return Ok(Handshake::Done);
             }
@@ -234,6 +227,20 @@ impl TlsIo {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Sends queued records as far as the socket takes them now; what it
+    /// does not take waits for the next flush.
+    fn send_records(&self, conn: &mut Connection) -> io::Result<()> {
+        while conn.wants_write() {
+            match conn.write_tls(&mut (&self.socket)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Processes records read; on a protocol error sends the alert rustls
@@ -344,14 +351,7 @@ impl TlsIo {
         if taken == 0 && bufs.iter().any(|b| !b.is_empty()) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        while conn.wants_write() {
-            match conn.write_tls(&mut (&self.socket)) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.send_records(&mut conn)?;
         Ok(taken)
     }
 

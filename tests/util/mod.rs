@@ -13,6 +13,8 @@
 
 pub(crate) mod async_util;
 pub(crate) mod process;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 
 use std::cell::RefCell;
 use std::fmt;
