@@ -179,6 +179,8 @@ pub mod guide;
 mod map;
 mod net;
 mod out_queue;
+#[cfg(unix)]
+pub mod signal;
 #[allow(unsafe_code)]
 mod sys;
 pub mod time;
