@@ -95,3 +95,9 @@ pub(crate) fn block_on_span() -> tracing::Span {
 pub(crate) fn run_returned(exit: crate::Exit, passes: u64) {
     tracing::debug!(?exit, passes, "loop returned");
 }
+
+/// A worker of [`Workers`](crate::workers::Workers) ended with `error`
+/// (its setup failed or panicked, or its loop failed).
+pub(crate) fn worker_ended(index: usize, error: &Error) {
+    tracing::error!(worker = index, %error, "a worker ended");
+}

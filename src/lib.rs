@@ -187,6 +187,7 @@ pub mod time;
 mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod workers;
 
 /// Compiles the README's examples as doctests, so they cannot go stale.
 #[cfg(doctest)]

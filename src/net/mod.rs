@@ -19,3 +19,4 @@ pub use address::Address;
 pub(crate) use io::Io;
 pub(crate) use socket::SocketState;
 pub use socket::{Socket, SocketKind};
+pub(crate) use tcp::{DEFAULT_BACKLOG, tcp_listen_with};

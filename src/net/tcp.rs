@@ -39,14 +39,7 @@ impl Socket {
     ///
     /// Resolution, `bind(2)` or `listen(2)` errors.
     pub fn tcp_listen_with_backlog(addr: impl ToSocketAddrs, backlog: i32) -> io::Result<Socket> {
-        each_addr(addr, |a| {
-            let socket =
-                socket2::Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
-            socket.set_reuse_address(true)?;
-            socket.bind(&a.into())?;
-            socket.listen(backlog)?;
-            Socket::from_socket2(socket, SocketState::Listening, SocketKind::Listener)
-        })
+        tcp_listen_with(addr, backlog, |_| Ok(()))
     }
 
     /// Starts a non-blocking TCP connect to `addr`.
@@ -115,4 +108,22 @@ impl Socket {
     pub fn from_tcp_stream(stream: std::net::TcpStream) -> io::Result<Socket> {
         Socket::from_stream_socket2(stream.into())
     }
+}
+
+/// A TCP listener on the first address of `addr` that binds, with
+/// `SO_REUSEADDR` and whatever `configure` sets before the bind.
+pub(crate) fn tcp_listen_with(
+    addr: impl ToSocketAddrs,
+    backlog: i32,
+    configure: impl Fn(&socket2::Socket) -> io::Result<()>,
+) -> io::Result<Socket> {
+    each_addr(addr, |a| {
+        let socket =
+            socket2::Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        configure(&socket)?;
+        socket.bind(&a.into())?;
+        socket.listen(backlog)?;
+        Socket::from_socket2(socket, SocketState::Listening, SocketKind::Listener)
+    })
 }
