@@ -62,6 +62,16 @@ pub(crate) struct Channel {
     pub(crate) closing: bool,
     /// Close once the output queue is empty.
     pub(crate) close_when_done: bool,
+    /// A graceful shutdown: when the queue is empty, end the sending side
+    /// and read (discarding) until the peer ends too, instead of closing
+    /// with its input unread (which would reset the connection and could
+    /// destroy output the peer has not read yet).
+    pub(crate) linger: bool,
+    /// Lingering: the sending side is shut; input is drained.
+    pub(crate) lingering: bool,
+    /// `handle_shutdown` ran (or the channel was added after the shutdown
+    /// reached every channel).
+    pub(crate) shutdown_notified: bool,
     /// Accepting is paused after running out of descriptors.
     pub(crate) accept_paused: bool,
     /// Next pause after running out of descriptors.
@@ -82,6 +92,22 @@ impl std::fmt::Debug for Channel {
 }
 
 impl Channel {
+    /// The queue is empty after `close_when_done`: close, or (during a
+    /// graceful shutdown) end the sending side and linger.
+    pub(crate) fn done_sending(&mut self) {
+        if self.lingering {
+            return;
+        }
+        if !self.linger {
+            self.closing = true;
+            return;
+        }
+        match self.reg.get().finish_writing() {
+            Ok(()) => self.lingering = true,
+            Err(_) => self.closing = true,
+        }
+    }
+
     pub(crate) fn new(
         reg: Registration<Io>,
         kind: SocketKind,
@@ -98,6 +124,9 @@ impl Channel {
             eof_pending: false,
             closing: false,
             close_when_done: false,
+            linger: false,
+            lingering: false,
+            shutdown_notified: false,
             accept_paused: false,
             accept_backoff: ACCEPT_BACKOFF_MIN,
             idle: None,
@@ -119,6 +148,12 @@ impl Channel {
                 let (read, write) = tls.handshake_interest();
                 return Interest { read, write };
             }
+        }
+        if self.lingering {
+            return Interest {
+                read: !self.eof,
+                write: self.reg.get().has_buffered_output(),
+            };
         }
         let may_read = match self.state {
             SocketState::Listening => !self.accept_paused,

@@ -159,7 +159,7 @@ impl<'a> Ctx<'a> {
     ///
     /// Socket errors (e.g. not connected); `Unsupported` on a pipe.
     pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        self.map.shutdown(self.id, how)
+        self.map.shutdown_socket(self.id, how)
     }
 
     /// Sets `TCP_NODELAY`.

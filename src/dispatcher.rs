@@ -202,6 +202,23 @@ pub trait Dispatcher: 'static {
         cx.close_when_done()
     }
 
+    /// Called when a graceful shutdown starts ([`Map::shutdown`](crate::Map::shutdown)).
+    /// Default: a listener or datagram socket closes; a stream (or pipe)
+    /// stops reading and closes once its queued output is sent
+    /// ([`Ctx::close_when_done`]). What is still open at the shutdown's
+    /// deadline is closed then.
+    fn handle_shutdown(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+        match cx.kind() {
+            Some(crate::SocketKind::Stream | crate::SocketKind::Pipe) if !cx.is_accepting() => {
+                cx.close_when_done()
+            }
+            _ => {
+                cx.close();
+                Ok(())
+            }
+        }
+    }
+
     /// Called exactly once when the channel closes, whatever the reason:
     /// the peer went away, a handler closed it, an error closed it, or
     /// [`Map::close_all`](crate::Map::close_all). The socket is still open

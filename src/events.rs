@@ -323,7 +323,7 @@ impl EventStream {
     ///
     /// As [`Ctx::shutdown`].
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.map()?.shutdown(self.id, how)
+        self.map()?.shutdown_socket(self.id, how)
     }
 
     /// Closes once queued output is sent; see [`Map::close_when_done`].

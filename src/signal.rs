@@ -97,6 +97,14 @@ impl Dispatcher for SignalPipe {
         Ok(())
     }
 
+    /// A graceful shutdown stops listening, so the map can empty: a second
+    /// signal during the grace period gets the process's own reaction
+    /// (termination, for `SIGTERM` and `SIGINT`).
+    fn handle_shutdown(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+        cx.close();
+        Ok(())
+    }
+
     fn handle_close(&mut self, _cx: &mut Ctx<'_>) {
         if let Some(waker) = self.shared.borrow_mut().waker.take() {
             waker.wake();

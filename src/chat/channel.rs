@@ -274,6 +274,12 @@ impl<C: Chat> Dispatcher for ChatChannel<C> {
         refill(&mut self.state, cx)
     }
 
+    fn handle_shutdown(&mut self, cx: &mut Ctx<'_>) -> Result<()> {
+        self.chat
+            .handle_shutdown(&mut Self::ctx(&mut self.state, cx))?;
+        refill(&mut self.state, cx)
+    }
+
     fn handle_close(&mut self, cx: &mut Ctx<'_>) {
         self.chat.handle_close(&mut Self::ctx(&mut self.state, cx));
     }

@@ -61,6 +61,13 @@ pub trait Chat: 'static {
         cx.close_when_done()
     }
 
+    /// Called when a graceful shutdown starts
+    /// ([`Map::shutdown`](crate::Map::shutdown)). Default: close once
+    /// everything queued (producers included) is sent.
+    fn handle_shutdown(&mut self, cx: &mut ChatCtx<'_, '_>) -> Result<()> {
+        cx.close_when_done()
+    }
+
     /// Called exactly once when the channel closes. Default: nothing.
     fn handle_close(&mut self, cx: &mut ChatCtx<'_, '_>) {
         let _ = cx;

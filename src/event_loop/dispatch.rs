@@ -57,6 +57,15 @@ pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
     let Some((ready, state)) = super::tls::advance(&mut session, state, ready) else {
         return session.finish();
     };
+    if lingering(map, id) {
+        if ready.readable || ready.err {
+            drain_lingering(&mut session);
+        }
+        if ready.writable {
+            let _ = map.flush(id);
+        }
+        return session.finish();
+    }
     match state {
         SocketState::Listening => {
             if ready.readable && interest.read {
@@ -92,6 +101,25 @@ pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
         }
     }
     session.finish();
+}
+
+fn lingering(map: &Map, id: crate::map::ChannelId) -> bool {
+    map.inner.borrow().get(id).is_some_and(|c| c.lingering)
+}
+
+/// Reads and drops what a lingering channel's peer still sends, up to a
+/// budget per event; its end (or an error) closes the channel.
+fn drain_lingering(session: &mut Session<'_>) {
+    let mut scratch = [0u8; 16 * 1024];
+    for _ in 0..16 {
+        match session.map().recv(session.id(), &mut scratch) {
+            Ok(0) => return session.mark_closing(),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return session.mark_closing(),
+        }
+    }
 }
 
 /// A connecting socket became ready: the connect succeeded (the channel is

@@ -116,6 +116,9 @@ impl Map {
             if let Some(exit) = self.stop_requested() {
                 break exit;
             }
+            if let Some(summary) = self.shutdown_finished() {
+                break Exit::Shutdown(summary);
+            }
             if self.is_empty() && self.tasks() == 0 {
                 break Exit::Empty;
             }

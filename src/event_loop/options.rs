@@ -84,4 +84,8 @@ pub enum Exit {
     CountExhausted,
     /// [`Map::stop`](crate::Map::stop) was called.
     Stopped,
+    /// A graceful shutdown ([`Map::shutdown`](crate::Map::shutdown)) is
+    /// over: how many channels closed by themselves, how many at the
+    /// deadline.
+    Shutdown(crate::ShutdownSummary),
 }

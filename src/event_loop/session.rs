@@ -155,6 +155,11 @@ impl<'a> Session<'a> {
     /// dispatcher back, or, if the channel is closing, runs `handle_close`
     /// and removes it.
     pub(crate) fn finish(mut self) {
+        // A shutdown that started while this channel's hook ran (the hook
+        // started it, say) reaches the channel now.
+        if !self.closing() && self.needs_shutdown_notice() {
+            self.call("handle_shutdown", |d, cx| d.handle_shutdown(cx));
+        }
         if !self.closing() {
             let readable = self.ask("readable", |d| d.readable());
             let writable = self.ask("writable", |d| d.writable());
@@ -182,6 +187,25 @@ impl<'a> Session<'a> {
             }
         }
         self.close_now();
+    }
+
+    /// Whether a shutdown is in progress and has not reached this channel
+    /// yet; marks it reached.
+    fn needs_shutdown_notice(&self) -> bool {
+        let mut inner = self.map.inner.borrow_mut();
+        let shutting_down = inner.shutdown.is_some();
+        let Some(channel) = inner.get_mut(self.id) else {
+            return false;
+        };
+        if !shutting_down || channel.shutdown_notified {
+            return false;
+        }
+        channel.shutdown_notified = true;
+        channel.linger = matches!(
+            channel.kind,
+            crate::net::SocketKind::Stream | crate::net::SocketKind::Pipe
+        ) && channel.state != crate::net::SocketState::Listening;
+        true
     }
 
     /// Runs `handle_close` once and removes the channel (deregistering and

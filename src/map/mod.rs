@@ -4,6 +4,7 @@ mod close;
 mod id;
 mod output;
 mod settle;
+mod shutdown;
 mod socket_io;
 #[cfg(feature = "tls")]
 mod starttls;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use polling::{Events, Poller};
 
 pub use id::ChannelId;
+pub use shutdown::{ShutdownRequested, ShutdownSummary};
 pub use thread_default::{close_all, default_map, run};
 pub(crate) use weak::WeakMap;
 
@@ -116,6 +118,10 @@ pub(crate) struct Inner {
     /// Channels closed or at end of file through an operation from outside
     /// their own hooks, to settle at the next safe point.
     pub(crate) unsettled: Vec<ChannelId>,
+    /// A graceful shutdown in progress.
+    pub(crate) shutdown: Option<shutdown::ShutdownState>,
+    /// Tasks waiting for a shutdown to start.
+    pub(crate) shutdown_waiters: Vec<std::task::Waker>,
 }
 
 /// One slot of the slab.
@@ -169,6 +175,8 @@ impl Map {
                 running: false,
                 stop: false,
                 unsettled: Vec::new(),
+                shutdown: None,
+                shutdown_waiters: Vec::new(),
             })),
         })
     }

@@ -27,7 +27,7 @@ impl Map {
             return Err(e);
         }
         if channel.out.is_empty() && !io.has_buffered_output() && channel.close_when_done {
-            channel.closing = true;
+            channel.done_sending();
         }
         Ok(())
     }
@@ -121,8 +121,12 @@ impl Map {
         let channel = inner.channel_mut(id)?;
         channel.close_when_done = true;
         let now = channel.out.is_empty() && !channel.reg.get().has_buffered_output();
+        if now && channel.linger {
+            channel.done_sending();
+        }
+        let close = now && !channel.linger;
         drop(inner);
-        if now {
+        if close {
             self.close(id);
         } else {
             self.refresh(id);

@@ -115,7 +115,7 @@ impl Map {
         self.with_io(id, |io| io.send_out_of_band(buf))
     }
 
-    pub(crate) fn shutdown(&self, id: ChannelId, how: Shutdown) -> io::Result<()> {
+    pub(crate) fn shutdown_socket(&self, id: ChannelId, how: Shutdown) -> io::Result<()> {
         self.with_io(id, |io| io.shutdown(how))
     }
 

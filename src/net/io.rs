@@ -70,6 +70,17 @@ impl Io {
         }
     }
 
+    /// Ends the sending side: `close_notify` first over TLS (as far as the
+    /// socket takes it now), then `shutdown(SHUT_WR)`.
+    pub(crate) fn finish_writing(&self) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Io::Tls(t) = self {
+            t.close_notify();
+            let _ = t.flush_records();
+        }
+        self.shutdown(Shutdown::Write)
+    }
+
     /// Whether bytes the I/O object buffered itself still wait for the
     /// socket.
     pub(crate) fn has_buffered_output(&self) -> bool {
