@@ -39,10 +39,18 @@
 //!
 //! Options: `--addr HOST:PORT` (default `127.0.0.1:7000`; port 0 picks a free
 //! port), `--style callback|async`, `--tls-cert FILE --tls-key FILE` (PEM)
-//! to serve TLS, and `--max-passes N` to return after `N` passes of the
-//! loop. The first line on stdout is
-//! `echo_server: listening on ADDR (style STYLE)`, with ` (tls)` appended
-//! when TLS is on.
+//! to serve TLS, `--threads N` (default 1; 0 = one per core) for N loops
+//! on N threads sharing the port (`SO_REUSEPORT`), and `--max-passes N` to
+//! return after `N` passes of the loop (with one thread). The first line on
+//! stdout is `echo_server: listening on ADDR (style STYLE)`, with ` (tls)`
+//! appended when TLS is on.
+//!
+//! **Stopping.** On SIGTERM or SIGINT every loop shuts down gracefully: it
+//! stops accepting, echoes back what it has read, ends each connection
+//! (its sending side first, then it waits for the client's end, so no
+//! echo is lost to a reset), closes what is left after 4 s, prints the
+//! summary on stderr (`echo_server: shut down: N channel(s) closed
+//! cleanly, M forced at the deadline`) and exits 0.
 //!
 //! **TLS.** With a certificate and key the same code serves TLS: the
 //! callback listener wraps each accepted socket with
@@ -63,11 +71,14 @@ use std::mem::MaybeUninit;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use asyncore::signal::{SIGINT, SIGTERM};
 use asyncore::tls::{TlsAcceptor, TlsStream};
+use asyncore::workers::Workers;
 use asyncore::{
     Address, Ctx, DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK, Dispatcher, Error, Exit, Map,
     RemoteHandle, Result, RunOptions, Socket, TcpListener, TcpStream,
 };
+use asyncore::{ShutdownRequested, ShutdownSummary};
 use clap::{Parser, ValueEnum};
 use futures::io::AsyncWriteExt;
 
@@ -112,8 +123,13 @@ impl Dispatcher for Listener {
     }
 
     fn handle_close(&mut self, cx: &mut Ctx<'_>) {
-        // Only an unexpected listener error gets here; without a listener
-        // the server is of no use.
+        // A graceful shutdown closes the listener on purpose: the loop goes
+        // on until the connections are done.
+        if cx.map().is_shutting_down() {
+            return;
+        }
+        // Otherwise only an unexpected listener error gets here; without a
+        // listener the server is of no use.
         eprintln!("echo_server: the listener closed; stopping");
         cx.map().stop();
     }
@@ -179,24 +195,43 @@ fn start_async(
         .map_err(|e| format!("cannot watch the listener: {e}"))?;
     // A remote handle stops the loop without the task owning the map.
     let remote = map.remote();
-    drop(map.spawn(accept_loop(listener, remote, tls)));
+    let shutdown = map.shutdown_requested();
+    drop(map.spawn(accept_loop(listener, remote, tls, shutdown)));
     Ok(())
 }
 
 /// Accepts connections forever, one echo task each; stops the loop if the
 /// listener fails.
-async fn accept_loop(listener: TcpListener, remote: RemoteHandle, tls: Option<TlsAcceptor>) {
+async fn accept_loop(
+    listener: TcpListener,
+    remote: RemoteHandle,
+    tls: Option<TlsAcceptor>,
+    shutdown: ShutdownRequested,
+) {
     let mut backoff = BACKOFF_MIN;
+    let for_tasks = shutdown.clone();
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        match listener.accept().await {
+        // A graceful shutdown stops accepting: the listener closes with
+        // this task.
+        let accepted = {
+            let accept = std::pin::pin!(listener.accept());
+            match futures::future::select(accept, shutdown.as_mut()).await {
+                futures::future::Either::Left((accepted, _)) => accepted,
+                futures::future::Either::Right(((), _)) => return,
+            }
+        };
+        match accepted {
             Ok((stream, _peer)) => {
                 backoff = BACKOFF_MIN;
                 // Echoes are small writes that should leave at once.
                 let _ = stream.set_nodelay(true);
                 // The handle is dropped: the task runs on by itself.
                 let spawned = match tls.clone() {
-                    Some(acceptor) => asyncore::spawn(echo_tls(stream, acceptor)),
-                    None => asyncore::spawn(echo(stream)),
+                    Some(acceptor) => {
+                        asyncore::spawn(echo_tls(stream, acceptor, for_tasks.clone()))
+                    }
+                    None => asyncore::spawn(echo(stream, for_tasks.clone())),
                 };
                 match spawned {
                     Ok(task) => drop(task),
@@ -226,8 +261,8 @@ async fn accept_loop(listener: TcpListener, remote: RemoteHandle, tls: Option<Tl
 /// One connection's task: echoes until end of file, then closes. Resets
 /// end it quietly; other errors are noted. Either way only this
 /// connection ends.
-async fn echo(stream: TcpStream) {
-    if let Err(e) = echo_until_eof(&stream).await {
+async fn echo(stream: TcpStream, shutdown: ShutdownRequested) {
+    if let Err(e) = echo_until_eof(&stream, shutdown).await {
         let peer = stream.peer_addr().map(|a| a.to_string());
         note_end(peer.as_deref().unwrap_or("a client"), e);
     }
@@ -236,11 +271,11 @@ async fn echo(stream: TcpStream) {
 
 /// A TLS connection's task: the handshake, then as [`echo`]. A failed
 /// handshake ends only this connection.
-async fn echo_tls(stream: TcpStream, acceptor: TlsAcceptor) {
+async fn echo_tls(stream: TcpStream, acceptor: TlsAcceptor, shutdown: ShutdownRequested) {
     let peer = stream.peer_addr().map(|a| a.to_string());
     let peer = peer.as_deref().unwrap_or("a client").to_owned();
     let result = match TlsStream::accept(stream, &acceptor).await {
-        Ok(tls) => echo_until_eof(&tls).await,
+        Ok(tls) => echo_until_eof(&tls, shutdown).await,
         Err(e) => Err(e),
     };
     if let Err(e) = result {
@@ -289,6 +324,21 @@ macro_rules! readiness {
 readiness!(TcpStream);
 readiness!(TlsStream);
 
+/// After the sending side is shut: reads and drops input until the client
+/// ends (the shutdown's deadline ends it otherwise).
+async fn linger<S: Readiness>(stream: &S) -> io::Result<()> {
+    loop {
+        stream.readable().await?;
+        let mut buf = [MaybeUninit::<u8>::uninit(); ASYNC_BUFFER];
+        match stream.try_read_uninit(&mut buf) {
+            Ok([]) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Reads and writes back until the client shuts down its side. Not
 /// reading while a write is pending is the back-pressure: a client that
 /// never reads fills its socket buffers, then this task just waits.
@@ -301,12 +351,24 @@ readiness!(TlsStream);
 /// Over TLS, the flush after each echo sends the records rustls may still
 /// hold (a plain stream holds none: its flush does nothing), and the close
 /// sends `close_notify` before shutting the write side down.
-async fn echo_until_eof<S: Readiness>(mut stream: &S) -> io::Result<()>
+///
+/// On a graceful shutdown the task stops echoing once what it read is
+/// written back, ends its sending side, and reads (dropping) until the
+/// client ends too: closing with input unread would reset the connection
+/// and could destroy echoes the client has not read yet.
+async fn echo_until_eof<S: Readiness>(mut stream: &S, shutdown: ShutdownRequested) -> io::Result<()>
 where
     for<'a> &'a S: futures::io::AsyncWrite + Unpin,
 {
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        stream.readable().await?;
+        let readable = std::pin::pin!(stream.readable());
+        if let futures::future::Either::Right(_) =
+            futures::future::select(readable, shutdown.as_mut()).await
+        {
+            stream.close().await?;
+            return linger(stream).await;
+        }
         // The buffer's scope holds no `.await`, so it is not part of the
         // task's future.
         let unsent = {
@@ -376,6 +438,10 @@ struct Args {
     /// Which face of the crate serves the connections.
     #[arg(long, value_enum, default_value_t = Style::Callback)]
     style: Style,
+    /// Loops (threads) to serve with, sharing the port; 0 means one per
+    /// core.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: usize,
     /// Return after N passes of the loop (default: serve until stopped).
     #[arg(long, value_name = "N")]
     max_passes: Option<u64>,
@@ -407,51 +473,127 @@ fn serve(args: &Args) -> std::result::Result<(), String> {
         ),
         _ => None,
     };
-    let map = Map::new().map_err(|e| format!("cannot create the loop: {e}"))?;
-    let listener = Socket::tcp_listen(&args.addr)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    let local = listener
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // One listener per loop; with several, they share the port
+    // (SO_REUSEPORT) and the kernel spreads connections over them.
+    let listen = |addr: &str| {
+        if threads == 1 {
+            Socket::tcp_listen(addr)
+        } else {
+            Socket::tcp_listen_reuseport(addr)
+        }
+    };
+    let first = listen(&args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let local = first
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let mut listeners = vec![Some(first)];
+    for _ in 1..threads {
+        let bound = local.to_string();
+        listeners.push(Some(
+            listen(&bound).map_err(|e| format!("cannot listen on {bound}: {e}"))?,
+        ));
+    }
     let tls_note = if tls.is_some() { " (tls)" } else { "" };
-    match args.style {
-        Style::Callback => start_callback(&map, listener, tls)?,
-        Style::Async => start_async(&map, listener, tls)?,
+    let style = args.style;
+    let options = match args.max_passes {
+        Some(n) => RunOptions::new().count(n),
+        None => RunOptions::new(),
+    };
+
+    if threads == 1 {
+        let map = Map::new().map_err(|e| format!("cannot create the loop: {e}"))?;
+        let listener = listeners[0].take().expect("the listener");
+        set_up(&map, listener, style, tls).map_err(|e| e.to_string())?;
+        print_listening(&local, style, tls_note);
+        return match map.run(&options) {
+            Ok(Exit::Stopped) => Err("stopped: the listener is gone".into()),
+            Ok(Exit::Shutdown(summary)) => {
+                report_shutdown(&[summary]);
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("the loop failed: {e}")),
+        };
     }
 
-    {
-        let mut stdout = io::stdout().lock();
-        let style = args.style.name();
-        let _ = writeln!(
-            stdout,
-            "echo_server: listening on {local} (style {style}){tls_note}"
-        );
-        if tls_note.is_empty() {
-            if let Some(inet) = local.as_inet() {
-                let _ = writeln!(
-                    stdout,
-                    "echo_server: try it with `nc {} {}`",
-                    inet.ip(),
-                    inet.port()
-                );
-            }
-        } else if let Some(inet) = local.as_inet() {
+    let listeners = std::sync::Mutex::new(listeners);
+    let workers = Workers::start(threads, move |map, index| {
+        let listener = listeners.lock().unwrap()[index]
+            .take()
+            .expect("one listener per worker");
+        set_up(map, listener, style, tls.clone())
+    })
+    .map_err(|e| format!("cannot start {threads} loops: {e}"))?;
+    print_listening(&local, style, tls_note);
+    let mut summaries = Vec::new();
+    let mut failed = None;
+    for (index, outcome) in workers.join().into_iter().enumerate() {
+        match outcome {
+            Ok(Exit::Shutdown(summary)) => summaries.push(summary),
+            Ok(_) => {}
+            Err(e) => failed = Some(format!("loop {index} failed: {e}")),
+        }
+    }
+    if !summaries.is_empty() {
+        report_shutdown(&summaries);
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// One loop's share: its listener in the chosen style, and a graceful
+/// shutdown on SIGTERM or SIGINT (every loop hears the signal).
+fn set_up(
+    map: &Map,
+    listener: Socket,
+    style: Style,
+    tls: Option<TlsAcceptor>,
+) -> asyncore::Result<()> {
+    match style {
+        Style::Callback => start_callback(map, listener, tls),
+        Style::Async => start_async(map, listener, tls),
+    }
+    .map_err(asyncore::Error::other)?;
+    map.on_signals(&[SIGTERM, SIGINT], |map, _| map.shutdown(SHUTDOWN_GRACE))?;
+    Ok(())
+}
+
+/// How long in-flight echoes get after SIGTERM or SIGINT.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+fn print_listening(local: &Address, style: Style, tls_note: &str) {
+    let mut stdout = io::stdout().lock();
+    let style = style.name();
+    let _ = writeln!(
+        stdout,
+        "echo_server: listening on {local} (style {style}){tls_note}"
+    );
+    if tls_note.is_empty() {
+        if let Some(inet) = local.as_inet() {
             let _ = writeln!(
                 stdout,
-                "echo_server: try it with `openssl s_client -connect {inet} -quiet`"
+                "echo_server: try it with `nc {} {}`",
+                inet.ip(),
+                inet.port()
             );
         }
-        let _ = stdout.flush();
+    } else if let Some(inet) = local.as_inet() {
+        let _ = writeln!(
+            stdout,
+            "echo_server: try it with `openssl s_client -connect {inet} -quiet`"
+        );
     }
+    let _ = stdout.flush();
+}
 
-    // Both styles run in the same loop: channels and tasks alike.
-    let mut options = RunOptions::new();
-    if let Some(n) = args.max_passes {
-        options = options.count(n);
-    }
-    match map.run(&options) {
-        Ok(Exit::Stopped) => Err("stopped: the listener is gone".into()),
-        Ok(_) => Ok(()),
-        Err(e) => Err(format!("the loop failed: {e}")),
-    }
+/// The shutdown summary on stderr, over every loop.
+fn report_shutdown(summaries: &[ShutdownSummary]) {
+    let closed: usize = summaries.iter().map(|s| s.closed).sum();
+    let forced: usize = summaries.iter().map(|s| s.forced).sum();
+    eprintln!(
+        "echo_server: shut down: {closed} channel(s) closed cleanly, {forced} forced at the deadline"
+    );
 }

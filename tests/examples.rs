@@ -57,6 +57,7 @@ fn every_example_prints_its_help_and_exits_0() {
                 "--max-passes <N>",
                 "--tls-cert <FILE>",
                 "--tls-key <FILE>",
+                "--threads <N>",
             ],
         ),
         (
@@ -678,4 +679,75 @@ fn mixed_checks_callback_and_async_sides_and_exits_0() {
     );
     assert_eq!(lines.next(), None, "stdout: {stdout}");
     assert!(done.stderr.is_empty(), "stderr: {}", done.stderr);
+}
+
+/// SIGTERM under load: the server stops accepting, echoes back what it
+/// read, ends each connection cleanly and exits 0 within 5 s with its
+/// summary on stderr, with one loop or several.
+fn echo_server_shuts_down_gracefully_on_sigterm(style: Style, threads: &str) {
+    let mut command = Command::new(example("echo_server"));
+    command.args(["--threads", threads]);
+    let mut server = start_echo_server(command, style);
+    let mut client = server.connect();
+    let data = pattern(256 * 1024);
+    let mut writer = client.try_clone().unwrap();
+    let sent = data.clone();
+    // The write may fail once the server shuts down mid-way: what it read
+    // before is what must come back.
+    let writing = thread::spawn(move || {
+        let _ = writer.write_all(&sent);
+    });
+    let mut echoed = vec![0u8; 1024];
+    client.read_exact(&mut echoed).unwrap();
+    let killed = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -TERM {}", server.pid()))
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    client
+        .read_to_end(&mut rest)
+        .expect("a clean end, not a reset");
+    echoed.extend_from_slice(&rest);
+    let status = server.wait_exit(Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        echoed == data[..echoed.len()],
+        "the echo is a byte-exact prefix"
+    );
+    assert!(
+        server.stderr().contains("echo_server: shut down:"),
+        "{}",
+        server.stderr()
+    );
+    drop(client);
+    writing.join().unwrap();
+}
+
+#[test]
+fn echo_server_shuts_down_gracefully_on_sigterm_callback_1_thread() {
+    echo_server_shuts_down_gracefully_on_sigterm(Style::Callback, "1");
+}
+
+#[test]
+fn echo_server_shuts_down_gracefully_on_sigterm_async_1_thread() {
+    echo_server_shuts_down_gracefully_on_sigterm(Style::Async, "1");
+}
+
+#[test]
+fn echo_server_shuts_down_gracefully_on_sigterm_callback_2_threads() {
+    echo_server_shuts_down_gracefully_on_sigterm(Style::Callback, "2");
+}
+
+#[test]
+fn echo_server_shuts_down_gracefully_on_sigterm_async_2_threads() {
+    echo_server_shuts_down_gracefully_on_sigterm(Style::Async, "2");
 }

@@ -108,7 +108,7 @@ impl Map {
 
 /// The future of [`Map::shutdown_requested`]; completes at once if the map
 /// is shutting down or gone.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct ShutdownRequested {
     map: WeakMap,

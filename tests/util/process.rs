@@ -306,6 +306,16 @@ impl Server {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
+    /// Waits up to `limit` for the server to exit; its status, or `None`.
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_until(limit, || {
+            status = self.guard.0.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        status
+    }
+
     /// Panics if the server has exited.
     #[track_caller]
     pub(crate) fn assert_alive(&mut self) {
