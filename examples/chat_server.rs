@@ -54,6 +54,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use asyncore::chat::{Chat, ChatChannel, ChatCtx};
+use asyncore::signal::{SIGINT, SIGTERM};
 use asyncore::{Address, ChannelId, Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket};
 use clap::Parser;
 use clap::builder::RangedU64ValueParser;
@@ -187,6 +188,10 @@ impl Dispatcher for Listener {
     }
 
     fn handle_close(&mut self, cx: &mut Ctx<'_>) {
+        // A graceful shutdown closes the listener on purpose.
+        if cx.map().is_shutting_down() {
+            return;
+        }
         eprintln!("chat_server: the listener closed; stopping");
         cx.map().stop();
     }
@@ -282,6 +287,13 @@ impl Chat for Client {
         cx.close_when_done()
     }
 
+    fn handle_shutdown(&mut self, cx: &mut ChatCtx<'_, '_>) -> Result<()> {
+        // Every user hears why the room closes, then the connection ends
+        // once that line (and what was queued before it) is sent.
+        cx.push(b"* the server is shutting down\r\n")?;
+        cx.close_when_done()
+    }
+
     fn handle_close(&mut self, cx: &mut ChatCtx<'_, '_>) {
         let map = cx.ctx().map();
         leave(map, &self.room, cx.id(), "left");
@@ -354,6 +366,12 @@ fn serve(args: &Args) -> std::result::Result<(), String> {
     }));
     map.add(listener, Listener { room })
         .map_err(|e| format!("cannot watch the listener: {e}"))?;
+    // SIGTERM or SIGINT: every user gets a closing line, then the server
+    // exits 0 (what is still open after 4 s is closed).
+    map.on_signals(&[SIGTERM, SIGINT], |map, _| {
+        map.shutdown(std::time::Duration::from_secs(4))
+    })
+    .map_err(|e| format!("cannot watch for signals: {e}"))?;
 
     {
         let mut stdout = io::stdout().lock();
@@ -375,6 +393,13 @@ fn serve(args: &Args) -> std::result::Result<(), String> {
     }
     match map.run(&options) {
         Ok(Exit::Stopped) => Err("stopped: the listener is gone".into()),
+        Ok(Exit::Shutdown(summary)) => {
+            eprintln!(
+                "chat_server: shut down: {} channel(s) closed cleanly, {} forced at the deadline",
+                summary.closed, summary.forced
+            );
+            Ok(())
+        }
         Ok(_) => Ok(()),
         Err(e) => Err(format!("the loop failed: {e}")),
     }

@@ -496,3 +496,37 @@ fn bad_arguments_exit_with_status_2() {
         String::from_utf8_lossy(&out.stdout).starts_with("chat_server: listening on 127.0.0.1:")
     );
 }
+
+#[test]
+fn on_sigterm_every_member_gets_a_closing_line_and_the_server_exits_0() {
+    let mut server = Server::start(&[]);
+    // `join` returns once the member's welcome arrived: all are in.
+    let mut members: Vec<Member> = (0..3).map(|_| server.join()).collect();
+    let killed = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -TERM {}", server.0.pid()))
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    for member in &mut members {
+        let lines = member.lines_to_end();
+        assert!(
+            lines.iter().any(|l| l == "* the server is shutting down"),
+            "{}: {lines:?}",
+            member.name
+        );
+    }
+    drop(members);
+    let status = server.0.wait_exit(std::time::Duration::from_secs(5));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        server.0.stderr()
+    );
+    assert!(
+        server.0.stderr().contains("chat_server: shut down:"),
+        "{}",
+        server.0.stderr()
+    );
+}
