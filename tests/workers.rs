@@ -44,6 +44,33 @@ fn listeners(n: usize) -> (SocketAddr, Mutex<Vec<Option<Socket>>>) {
     (addr, Mutex::new(all))
 }
 
+/// One worker per listener, each counting its connections; the worker
+/// `panics` (if any) panics in its setup instead.
+fn counting_workers(
+    listeners: Mutex<Vec<Option<Socket>>>,
+    panics: Option<usize>,
+) -> (Workers, Arc<Vec<AtomicUsize>>) {
+    let n = listeners.lock().unwrap().len();
+    let counts: Arc<Vec<AtomicUsize>> = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect());
+    let shared = counts.clone();
+    let workers = Workers::start(n, move |map, index| {
+        if panics == Some(index) {
+            panic!("worker {index} cannot start");
+        }
+        let listener = listeners.lock().unwrap()[index].take().expect("one each");
+        map.add(
+            listener,
+            Counter {
+                index,
+                counts: shared.clone(),
+            },
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    (workers, counts)
+}
+
 /// Connects and reads the index of the worker that served.
 fn served_by(addr: SocketAddr) -> u8 {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -57,20 +84,7 @@ fn served_by(addr: SocketAddr) -> u8 {
 #[test]
 fn connections_spread_over_every_worker() {
     let (addr, listeners) = listeners(4);
-    let counts: Arc<Vec<AtomicUsize>> = Arc::new((0..4).map(|_| AtomicUsize::new(0)).collect());
-    let shared = counts.clone();
-    let workers = Workers::start(4, move |map, index| {
-        let listener = listeners.lock().unwrap()[index].take().expect("one each");
-        map.add(
-            listener,
-            Counter {
-                index,
-                counts: shared.clone(),
-            },
-        )?;
-        Ok(())
-    })
-    .unwrap();
+    let (workers, counts) = counting_workers(listeners, None);
     assert_eq!(workers.len(), 4);
     let mut by_worker = [0usize; 4];
     for _ in 0..200 {
@@ -96,23 +110,7 @@ fn a_worker_whose_setup_panics_ends_alone_and_is_reported() {
     // Worker 1 gets no listener: connections must never wait in the
     // backlog of one that is about to close with its worker.
     drop(listeners.lock().unwrap()[1].take());
-    let counts: Arc<Vec<AtomicUsize>> = Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect());
-    let shared = counts.clone();
-    let workers = Workers::start(3, move |map, index| {
-        if index == 1 {
-            panic!("worker 1 cannot start");
-        }
-        let listener = listeners.lock().unwrap()[index].take().expect("one each");
-        map.add(
-            listener,
-            Counter {
-                index,
-                counts: shared.clone(),
-            },
-        )?;
-        Ok(())
-    })
-    .unwrap();
+    let (workers, counts) = counting_workers(listeners, Some(1));
     // The others serve every connection.
     let deadline = Instant::now() + Duration::from_secs(10);
     for _ in 0..50 {
