@@ -229,10 +229,7 @@ fn our_client_talks_to_a_tokio_rustls_server_after_the_handshake() {
     });
     let map = Map::new().unwrap();
     let log = EventLog::new();
-    let socket = Socket::tcp_connect(addr)
-        .unwrap()
-        .tls_client(&id.connector(), "localhost")
-        .unwrap();
+    let socket = id.connect(addr);
     let client = map
         .add(
             socket,
@@ -270,10 +267,7 @@ fn our_client_and_server_move_a_megabyte_through_the_watermarks() {
     let log = EventLog::new();
     let addr = tls_echo_server(&map, id.acceptor(), &log, 64 * 1024);
     let request = payload(1024 * 1024);
-    let socket = Socket::tcp_connect(addr)
-        .unwrap()
-        .tls_client(&id.connector(), "localhost")
-        .unwrap();
+    let socket = id.connect(addr);
     map.add(socket, Client::echo(request.clone(), &log))
         .unwrap();
     run_until(&map, "the whole echo", || {
@@ -352,10 +346,7 @@ fn a_stalled_handshake_times_out_and_others_are_served_meanwhile() {
     // One peer that connects and never says a word...
     let _silent = TcpStream::connect(addr).unwrap();
     // ...and one that handshakes and gets its echo.
-    let socket = Socket::tcp_connect(addr)
-        .unwrap()
-        .tls_client(&id.connector(), "localhost")
-        .unwrap();
+    let socket = id.connect(addr);
     map.add(socket, Client::echo(b"ping".to_vec(), &log))
         .unwrap();
     run_until(&map, "the handshake timeout", || {
@@ -406,10 +397,7 @@ fn input_buffered_in_rustls_is_delivered_without_a_poller_event() {
     let log = EventLog::new();
     let addr = tls_echo_server(&map, id.acceptor(), &log, 7);
     let request = payload(10_000);
-    let socket = Socket::tcp_connect(addr)
-        .unwrap()
-        .tls_client(&id.connector(), "localhost")
-        .unwrap();
+    let socket = id.connect(addr);
     map.add(socket, Client::echo(request, &log)).unwrap();
     run_until(&map, "the whole echo, 7 bytes at a time", || {
         log.contains("client: got everything")

@@ -123,43 +123,58 @@ async fn accept_loop(listener: TcpListener, remote: RemoteHandle, shared: Arc<Sh
     }
 }
 
-/// The async echo of examples/echo_server.rs: `readable()`, then
-/// `try_read_uninit` into an uninitialised stack buffer and `try_write` back.
-async fn echo(mut stream: TcpStream) {
-    loop {
-        if stream.readable().await.is_err() {
-            return;
-        }
-        let unsent = {
-            let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
-            match stream.try_read_uninit(&mut buf) {
-                Ok([]) => None,
-                Ok(data) => {
-                    let sent = match stream.try_write(data) {
-                        Ok(sent) => sent,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                        Err(_) => return,
-                    };
-                    Some(data[sent..].to_vec())
+/// An async echo loop over a stream type with `readable()`,
+/// `try_read_uninit` and `try_write`: no buffer held across an await (an
+/// idle task is small); `flush` after each write when the stream may hold
+/// output back (TLS records in rustls, as with tokio-rustls).
+macro_rules! echo_loop {
+    ($(#[$doc:meta])* $name:ident, $stream:ty, flush: $flush:literal) => {
+        $(#[$doc])*
+        async fn $name(stream: $stream) {
+            let mut stream = &stream;
+            loop {
+                if stream.readable().await.is_err() {
+                    return;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(Vec::new()),
-                Err(_) => return,
-            }
-        };
-        match unsent {
-            None => {
-                let _ = stream.close().await;
-                return;
-            }
-            Some(u) if !u.is_empty() => {
-                if stream.write_all(&u).await.is_err() {
+                let unsent = {
+                    let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
+                    match stream.try_read_uninit(&mut buf) {
+                        Ok([]) => None,
+                        Ok(data) => {
+                            let sent = match stream.try_write(data) {
+                                Ok(sent) => sent,
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                                Err(_) => return,
+                            };
+                            Some(data[sent..].to_vec())
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(_) => return,
+                    }
+                };
+                let Some(unsent) = unsent else {
+                    let _ = stream.close().await;
+                    return;
+                };
+                if !unsent.is_empty() && stream.write_all(&unsent).await.is_err() {
+                    return;
+                }
+                if $flush && stream.flush().await.is_err() {
                     return;
                 }
             }
-            Some(_) => {}
         }
-    }
+    };
 }
+
+echo_loop!(
+    /// The plain async echo, as in `examples/echo_server.rs`.
+    echo, TcpStream, flush: false
+);
+echo_loop!(
+    /// The async echo over TLS.
+    echo_tls, TlsStream, flush: true
+);
 
 pub(super) fn callback_tls(l: std::net::TcpListener, shared: Arc<Shared>) {
     let map = Map::new().unwrap();
@@ -205,42 +220,4 @@ pub(super) fn run_async_tls(l: std::net::TcpListener, shared: Arc<Shared>) {
         }
     }));
     let _ = map.run(&RunOptions::new());
-}
-
-/// The async echo over TLS: as `echo` (no buffer held across an await, so
-/// an idle task is small), with a flush after each write: the last records
-/// may wait in rustls, as with tokio-rustls.
-async fn echo_tls(stream: TlsStream) {
-    let mut stream = &stream;
-    loop {
-        if stream.readable().await.is_err() {
-            return;
-        }
-        let unsent = {
-            let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
-            match stream.try_read_uninit(&mut buf) {
-                Ok([]) => None,
-                Ok(data) => {
-                    let sent = match stream.try_write(data) {
-                        Ok(sent) => sent,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                        Err(_) => return,
-                    };
-                    Some(data[sent..].to_vec())
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(_) => return,
-            }
-        };
-        let Some(unsent) = unsent else {
-            let _ = stream.close().await;
-            return;
-        };
-        if !unsent.is_empty() && stream.write_all(&unsent).await.is_err() {
-            return;
-        }
-        if stream.flush().await.is_err() {
-            return;
-        }
-    }
 }

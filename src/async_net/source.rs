@@ -230,14 +230,24 @@ impl Source {
             return Poll::Pending;
         }
         let map = self.map()?;
-        #[cfg(feature = "tls")]
-        if let Some(dir) = map.async_io(self.id, super::handshake_step)? {
-            // The handshake waits for its own direction, whatever `op` is.
-            map.clear_ready(self.id, dir);
-            map.wait_ready(self.id, dir, cx.waker())?;
-            return Poll::Pending;
-        }
-        match map.async_io(self.id, op) {
+        // One lookup of the channel: a TLS handshake that still runs goes
+        // first, and waits for its own direction, whatever `op` is.
+        let attempt = map.async_io(self.id, |io| {
+            #[cfg(feature = "tls")]
+            if let Some(wait) = super::handshake_step(io)? {
+                return Ok(Err(wait));
+            }
+            Ok(Ok(op(io)))
+        })?;
+        let result = match attempt {
+            Ok(result) => result,
+            Err(wait) => {
+                map.clear_ready(self.id, wait);
+                map.wait_ready(self.id, wait, cx.waker())?;
+                return Poll::Pending;
+            }
+        };
+        match result {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 map.clear_ready(self.id, dir);
                 map.wait_ready(self.id, dir, cx.waker())?;

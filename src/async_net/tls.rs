@@ -59,15 +59,25 @@ pub(crate) fn poll_ready_tls(
     cx: &mut Context<'_>,
     dir: Direction,
 ) -> io::Result<Option<Poll<io::Result<()>>>> {
-    if let Some(wait) = map.async_io(id, handshake_step)? {
-        map.clear_ready(id, wait);
-        map.wait_ready(id, wait, cx.waker())?;
-        return Ok(Some(Poll::Pending));
-    }
-    let buffered = map.async_io(id, |io| {
-        Ok(io.tls().is_some_and(|t| t.has_buffered_input()))
+    // One lookup; a plain stream answers `None` at once.
+    let state = map.async_io(id, |io| {
+        let Some(tls) = io.tls() else {
+            return Ok(None);
+        };
+        if let Some(wait) = handshake_step(io)? {
+            return Ok(Some(Err(wait)));
+        }
+        Ok(Some(Ok(tls.has_buffered_input())))
     })?;
-    Ok((buffered && dir == Direction::Read).then_some(Poll::Ready(Ok(()))))
+    match state {
+        Some(Err(wait)) => {
+            map.clear_ready(id, wait);
+            map.wait_ready(id, wait, cx.waker())?;
+            Ok(Some(Poll::Pending))
+        }
+        Some(Ok(true)) if dir == Direction::Read => Ok(Some(Poll::Ready(Ok(())))),
+        _ => Ok(None),
+    }
 }
 
 /// A TLS connection in a map, for tasks: [`AsyncRead`](futures_io::AsyncRead)

@@ -171,9 +171,8 @@ impl<'a> Session<'a> {
                         Ok(()) => {
                             channel.driver = Driver::Callback(Some(self.driver));
                             #[cfg(feature = "tls")]
-                            {
-                                drop(inner);
-                                super::tls::queue_buffered_input(self.map, self.id);
+                            if interest.read && channel.reg.get().tls().is_some() {
+                                super::tls::queue_buffered_input(&mut inner, self.id);
                             }
                             return;
                         }
@@ -193,11 +192,13 @@ impl<'a> Session<'a> {
     /// yet; marks it reached.
     fn needs_shutdown_notice(&self) -> bool {
         let mut inner = self.map.inner.borrow_mut();
-        let shutting_down = inner.shutdown.is_some();
+        if inner.shutdown.is_none() {
+            return false;
+        }
         let Some(channel) = inner.get_mut(self.id) else {
             return false;
         };
-        if !shutting_down || channel.shutdown_notified {
+        if channel.shutdown_notified {
             return false;
         }
         channel.shutdown_notified = true;

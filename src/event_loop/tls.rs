@@ -5,7 +5,7 @@
 use super::pass::Readiness;
 use super::session::Session;
 use crate::error::Error;
-use crate::map::{ChannelId, Map};
+use crate::map::{ChannelId, Inner, Map};
 use crate::net::SocketState;
 use crate::tls::{Handshake, TlsError, TlsIo};
 
@@ -116,21 +116,13 @@ pub(crate) fn handshake_deadline(map: &Map, id: ChannelId) {
     }
 }
 
-/// Queues channel `id` for dispatch in the next pass if rustls holds input
-/// for it that the socket no longer shows (level-triggered polling would
-/// never report it again).
-pub(crate) fn queue_buffered_input(map: &Map, id: ChannelId) {
-    let mut inner = map.inner.borrow_mut();
-    let Some(channel) = inner.get(id) else {
-        return;
-    };
-    if !channel.reg.interest().read {
-        return;
-    }
-    let buffered = channel
-        .reg
-        .get()
-        .tls()
+/// Queues TLS channel `id`, which wants input, for dispatch in the next
+/// pass if rustls holds input for it that the socket no longer shows
+/// (level-triggered polling would never report it again).
+pub(crate) fn queue_buffered_input(inner: &mut Inner, id: ChannelId) {
+    let buffered = inner
+        .get(id)
+        .and_then(|c| c.reg.get().tls())
         .is_some_and(|t| !t.is_handshaking() && t.has_buffered_input());
     let key = id.key();
     if buffered && !inner.ready.iter().any(|(k, _)| *k == key) {

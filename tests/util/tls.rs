@@ -29,6 +29,15 @@ impl Identity {
         TlsAcceptor::from_pem(self.cert.as_bytes(), self.key.as_bytes()).unwrap()
     }
 
+    /// A TLS client socket connecting to `addr` as `localhost`, trusting
+    /// this certificate only.
+    pub(crate) fn connect(&self, addr: std::net::SocketAddr) -> asyncore::Socket {
+        asyncore::Socket::tcp_connect(addr)
+            .unwrap()
+            .tls_client(&self.connector(), "localhost")
+            .unwrap()
+    }
+
     /// A client configuration that trusts this certificate only.
     pub(crate) fn connector(&self) -> TlsConnector {
         TlsConnector::from_ca_pem(self.cert.as_bytes()).unwrap()
