@@ -29,15 +29,13 @@
 //! `--timeout SECS` runs out; 2 for a bad command line.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use asyncore::tls::{TlsConnector, TlsError};
-use asyncore::{Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket};
+use asyncore::{ConnectError, Ctx, Dispatcher, Error, Exit, Map, Result, RunOptions, Socket};
 use clap::Parser;
 
 mod support;
@@ -176,22 +174,35 @@ impl Job {
     }
 }
 
-/// One connection attempt, and then the connection.
+/// The connection (its connect tries every address of the host).
 struct Client {
     job: Rc<Job>,
-    /// Addresses to try if this one fails to connect.
-    rest: VecDeque<SocketAddr>,
     /// The server closed its side: the response is complete.
     eof: bool,
     /// `handle_connect` ran: connected, and over TLS past the handshake.
     connected: bool,
-    /// This channel no longer decides the outcome (it failed and reported,
-    /// or handed over to the next address).
+    /// This channel no longer decides the outcome (it failed and
+    /// reported).
     done: bool,
 }
 
-/// A short, lower-case reason for a connect or socket error.
+/// A short, lower-case reason for a connect or socket error. A connect to
+/// several addresses names each, unless they all failed the same way.
 fn reason(e: &io::Error) -> String {
+    if let Some(c) = e.get_ref().and_then(|i| i.downcast_ref::<ConnectError>()) {
+        let each: Vec<(String, String)> = c
+            .attempts()
+            .iter()
+            .map(|(addr, e)| (addr.to_string(), reason(e)))
+            .collect();
+        if let Some((_, first)) = each.first() {
+            if each.iter().all(|(_, why)| why == first) {
+                return first.clone();
+            }
+            let list: Vec<String> = each.iter().map(|(a, why)| format!("{a}: {why}")).collect();
+            return list.join("; ");
+        }
+    }
     use io::ErrorKind::*;
     let known = match e.kind() {
         ConnectionRefused => "connection refused",
@@ -207,31 +218,24 @@ fn reason(e: &io::Error) -> String {
     known.to_owned()
 }
 
-/// Starts a connect to the first address of `addrs` that the kernel does
-/// not refuse at once, adding its channel to `map`.
-fn connect(map: &Map, job: &Rc<Job>, mut addrs: VecDeque<SocketAddr>) -> io::Result<()> {
-    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
-    while let Some(addr) = addrs.pop_front() {
-        let socket = Socket::tcp_connect(addr).and_then(|socket| match &job.tls {
-            Some((connector, name)) => socket.tls_client(connector, name).map_err(io::Error::from),
-            None => Ok(socket),
-        });
-        match socket {
-            Ok(socket) => {
-                let client = Client {
-                    job: job.clone(),
-                    rest: addrs,
-                    eof: false,
-                    connected: false,
-                    done: false,
-                };
-                map.add(socket, client).map_err(io::Error::from)?;
-                return Ok(());
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
+/// Starts the connect to the URL's host, adding its channel to `map`. A
+/// host name is resolved off the loop, and every address is tried (Happy
+/// Eyeballs), so `localhost` reaches a server on 127.0.0.1 even when `::1`
+/// comes first.
+fn connect(map: &Map, job: &Rc<Job>, url: &Url) -> io::Result<()> {
+    let socket = Socket::tcp_connect((url.host.as_str(), url.port))?;
+    let socket = match &job.tls {
+        Some((connector, name)) => socket.tls_client(connector, name)?,
+        None => socket,
+    };
+    let client = Client {
+        job: job.clone(),
+        eof: false,
+        connected: false,
+        done: false,
+    };
+    map.add(socket, client)?;
+    Ok(())
 }
 
 impl Dispatcher for Client {
@@ -274,16 +278,9 @@ impl Dispatcher for Client {
         cx.close();
         let target = &self.job.target;
         match error {
-            Error::Connect(cause) => {
-                let rest = std::mem::take(&mut self.rest);
-                if rest.is_empty() {
-                    self.job
-                        .fail(format!("cannot connect to {target}: {}", reason(&cause)));
-                } else if let Err(e) = connect(cx.map(), &self.job, rest) {
-                    self.job
-                        .fail(format!("cannot connect to {target}: {}", reason(&e)));
-                }
-            }
+            Error::Connect(cause) => self
+                .job
+                .fail(format!("cannot connect to {target}: {}", reason(&cause))),
             // A bad certificate (untrusted, for another name, expired)
             // or any other handshake failure.
             Error::Tls(TlsError::Protocol(cause)) if !self.connected => self
@@ -388,13 +385,8 @@ fn fetch(
         outcome: RefCell::default(),
     });
     let cannot = |why: String| format!("cannot connect to {}: {why}", job.target);
-    // Resolution blocks; a real client would do it on another thread.
-    let addrs: VecDeque<SocketAddr> = (url.host.as_str(), url.port)
-        .to_socket_addrs()
-        .map_err(|e| cannot(format!("cannot resolve {}: {e}", url.host)))?
-        .collect();
     let map = Map::new().map_err(|e| format!("cannot create the loop: {e}"))?;
-    connect(&map, &job, addrs).map_err(|e| cannot(reason(&e)))?;
+    connect(&map, &job, url).map_err(|e| cannot(reason(&e)))?;
 
     // The loop runs until the map is empty: the server closed, or every
     // connect failed. With --timeout, it runs pass by pass against a

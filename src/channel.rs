@@ -78,6 +78,9 @@ pub(crate) struct Channel {
     pub(crate) accept_backoff: Duration,
     /// Close after this long without an event, and when the last one was.
     pub(crate) idle: Option<(Duration, std::time::Instant)>,
+    /// The task resolving and racing a connect by host name; closing the
+    /// channel cancels it (and so closes its attempts).
+    pub(crate) connect_task: Option<crate::map::ConnectTask>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -130,6 +133,7 @@ impl Channel {
             accept_paused: false,
             accept_backoff: ACCEPT_BACKOFF_MIN,
             idle: None,
+            connect_task: None,
         }
     }
 
@@ -138,7 +142,7 @@ impl Channel {
         if let Driver::Async(waiters) = &self.driver {
             return waiters.armed;
         }
-        if self.closing {
+        if self.closing || self.state == SocketState::Resolving {
             return Interest::NONE;
         }
         #[cfg(feature = "tls")]
@@ -175,6 +179,8 @@ impl Channel {
 pub(crate) fn interest(state: SocketState, read: bool, write: bool) -> Interest {
     match state {
         SocketState::Listening => Interest { read, write: false },
+        // The socket is a placeholder until a connect attempt wins.
+        SocketState::Resolving => Interest::NONE,
         SocketState::Connecting => Interest { read, write: true },
         SocketState::Connected | SocketState::Unconnected => Interest { read, write },
     }

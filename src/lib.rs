@@ -204,6 +204,6 @@ pub use event_loop::{DEFAULT_TIMEOUT, Exit, RunOptions};
 pub use events::{ChannelEvent, EventStream};
 pub use executor::{JoinHandle, RemoteHandle, block_on, spawn};
 pub use map::{ChannelId, Map, ShutdownRequested, ShutdownSummary, close_all, default_map, run};
-pub use net::{Address, Socket, SocketKind};
+pub use net::{Address, ConnectError, Lookup, Socket, SocketKind, Target, ToTarget, lookup_host};
 pub use out_queue::{DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK};
 pub use time::{Interval, Sleep, Timeout, TimerHandle, interval, sleep, sleep_until, timeout};

@@ -138,24 +138,24 @@ impl<T: AsFd> Registration<T> {
         }
     }
 
-    /// Puts `io` in the place of the registered object, which is returned.
-    /// The old one is deleted from the poller first and the new one added
-    /// with the same interest, so no fd is ever closed while registered
-    /// (the new object may hold another fd, e.g. a duplicate).
+    /// Changes the registered object in place through `change` (a new
+    /// socket in place of the old one, say). It is deleted from the poller
+    /// first and added back with the same interest afterwards, so no fd is
+    /// ever closed, or swapped, while registered.
     ///
     /// # Errors
     ///
-    /// The poller refused the new object; it is kept, unregistered, and the
-    /// next [`set_interest`](Registration::set_interest) tries again.
-    #[cfg(feature = "tls")]
-    pub(crate) fn replace(&mut self, io: T) -> io::Result<T> {
+    /// The poller refused the changed object; it is kept, unregistered,
+    /// and the next [`set_interest`](Registration::set_interest) tries
+    /// again.
+    pub(crate) fn rebuild(&mut self, change: impl FnOnce(&mut T)) -> io::Result<()> {
         let interest = self.interest;
         self.delete();
-        let old = std::mem::replace(&mut self.io, io);
+        change(&mut self.io);
         if !interest.is_empty() {
             self.add(interest)?;
         }
-        Ok(old)
+        Ok(())
     }
 
     /// Returns the registered object.

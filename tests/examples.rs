@@ -298,6 +298,57 @@ fn http_client_takes_ipv6_literals() {
 }
 
 #[test]
+fn http_client_reaches_localhost_on_127_0_0_1_only() {
+    // `localhost` is resolved off the loop and every address tried, so a
+    // server on 127.0.0.1 alone is reached even where ::1 comes first.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let response = b"HTTP/1.0 200 OK\r\n\r\nby name".to_vec();
+    let request = serve_once(listener, response.clone());
+
+    let url = format!("http://localhost:{port}/");
+    let done = run_to_end(&example("http_client"), &[&url], Duration::from_secs(30));
+    let head = request.recv_timeout(IO_TIMEOUT).unwrap().unwrap();
+    check_request(&head, "/", &format!("localhost:{port}"));
+    assert!(done.status.success(), "{}: {}", done.status, done.stderr);
+    assert_eq!(done.stdout, response);
+}
+
+#[test]
+fn http_client_fetches_from_python_http_server_by_localhost() {
+    let dir = util::TempDir::new("http-server");
+    std::fs::write(dir.join("hello.txt"), b"served by python\n").unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spawned = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1"])
+        .arg(port.to_string())
+        .arg("--directory")
+        .arg(dir.join(""))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(child) = spawned else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let _server = process::Guard(child);
+    let up = wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "python3 -m http.server never listened on {port}");
+    let url = format!("http://localhost:{port}/hello.txt");
+    let done = run_to_end(&example("http_client"), &[&url], Duration::from_secs(30));
+    assert!(done.status.success(), "{}: {}", done.status, done.stderr);
+    let out = String::from_utf8_lossy(&done.stdout);
+    assert!(out.starts_with("HTTP/1.0 200"), "{out}");
+    assert!(out.ends_with("served by python\n"), "{out}");
+}
+
+#[test]
 fn http_client_gives_up_after_its_timeout() {
     // The kernel completes the handshake from the backlog, but nobody ever
     // accepts, so no response comes.

@@ -278,6 +278,30 @@ fn our_client_and_server_move_a_megabyte_through_the_watermarks() {
 }
 
 #[test]
+fn a_client_by_host_name_speaks_tls_over_the_winning_attempt() {
+    let id = identity();
+    let map = Map::new().unwrap();
+    let log = EventLog::new();
+    let addr = tls_echo_server(&map, id.acceptor(), &log, 64 * 1024);
+    // Resolved off the loop; the winner takes the placeholder's place
+    // under the TLS layer, and the handshake follows the connect.
+    let socket = Socket::tcp_connect(("localhost", addr.port()))
+        .unwrap()
+        .tls_client(&id.connector(), "localhost")
+        .unwrap();
+    assert!(socket.is_tls());
+    map.add(socket, Client::echo(b"by name".to_vec(), &log))
+        .unwrap();
+    run_until(&map, "the echo by name", || {
+        log.contains("client: got everything")
+    });
+    assert_eq!(
+        log.starting_with("client"),
+        ["client: connect", "client: got everything"]
+    );
+}
+
+#[test]
 fn an_untrusted_certificate_fails_the_handshake_once_on_both_sides() {
     let server_id = identity();
     let other = identity();

@@ -169,6 +169,12 @@ impl Source {
 
     /// Adds `socket` to `map`.
     pub(crate) fn in_map(map: &Map, socket: Socket) -> io::Result<Source> {
+        if socket.state == SocketState::Resolving {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a connect by host name is not done yet: use TcpStream::connect",
+            ));
+        }
         let id = map.add_async(socket)?;
         Ok(Source {
             map: WeakMap::new(map),
@@ -331,6 +337,11 @@ impl Source {
     #[cfg(feature = "tls")]
     pub(crate) fn id(&self) -> ChannelId {
         self.id
+    }
+
+    /// A duplicate of the socket's fd (the source keeps its own).
+    pub(crate) fn dup_socket(&self) -> io::Result<socket2::Socket> {
+        self.with_io(|io| io.socket("dup")?.try_clone())
     }
 
     /// Completes when a connect started by the socket's constructor ends.

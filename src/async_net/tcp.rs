@@ -6,8 +6,10 @@ use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 
 use super::source::Source;
 use super::stream_io::{impl_stream_io, impl_stream_readiness};
+use crate::event_loop::current_map;
 use crate::map::Map;
-use crate::net::{Address, Socket, SocketKind};
+use crate::map::WeakMap;
+use crate::net::{Address, Socket, SocketKind, Target, ToTarget};
 
 pub(super) fn inet(addr: Address) -> io::Result<SocketAddr> {
     addr.as_inet()
@@ -133,18 +135,29 @@ impl_stream_io!(TcpStream);
 impl_stream_readiness!(TcpStream);
 
 impl TcpStream {
-    /// Connects to `addr` (the first address it resolves to; resolution
-    /// blocks).
+    /// Connects to `addr`, in the map whose loop runs on this thread (or
+    /// the thread's default map); `addr` takes the forms of
+    /// [`Socket::tcp_connect`].
+    ///
+    /// A host name is resolved on a helper thread, never blocking the
+    /// loop; a name, or several addresses, are raced by Happy Eyeballs
+    /// (RFC 8305), as [`Socket::tcp_connect`] describes.
     ///
     /// # Errors
     ///
-    /// The connect's error (refused, unreachable), or resolution errors.
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let stream = TcpStream {
-            source: Source::new(Socket::tcp_connect(addr)?)?,
+    /// The connect's error (refused, unreachable) for a single address;
+    /// otherwise the lookup's error, or an error whose inner
+    /// [`ConnectError`](crate::ConnectError) names every address tried.
+    pub async fn connect(addr: impl ToTarget) -> io::Result<TcpStream> {
+        let source = match addr.to_target()? {
+            Target::Addrs(addrs) if addrs.len() == 1 => {
+                let source = Source::new(Socket::tcp_connect_addr(addrs[0])?)?;
+                poll_fn(|cx| source.poll_connected(cx)).await?;
+                source
+            }
+            target => crate::net::connect_any(&WeakMap::new(&current_map()?), target).await?,
         };
-        poll_fn(|cx| stream.source.poll_connected(cx)).await?;
-        Ok(stream)
+        Ok(TcpStream { source })
     }
 
     /// Wraps a connected stream [`Socket`] in `map`: how a callback-style

@@ -73,6 +73,8 @@ pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
             }
             return session.finish();
         }
+        // No event is asked for until a connect attempt wins.
+        SocketState::Resolving => return session.finish(),
         SocketState::Connecting => {
             if !complete_connect(&mut session) {
                 return session.finish();

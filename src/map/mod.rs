@@ -1,6 +1,7 @@
 //! The channel map: a slab of channels with generations, owning the poller.
 
 mod close;
+mod connect;
 mod id;
 mod output;
 mod settle;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use polling::{Events, Poller};
 
+pub(crate) use connect::ConnectTask;
 pub use id::ChannelId;
 pub use shutdown::{ShutdownRequested, ShutdownSummary};
 pub use thread_default::{close_all, default_map, run};
@@ -208,9 +210,16 @@ impl Map {
         }));
         let (readable, writable) = asked.map_err(|payload| panic_error("readable", payload))?;
         let interest = channel::interest(socket.state, readable, writable);
-        self.inner
-            .borrow_mut()
-            .insert(socket, Driver::Callback(Some(dispatcher)), interest)
+        let mut socket = socket;
+        let target = socket.target.take();
+        let id =
+            self.inner
+                .borrow_mut()
+                .insert(socket, Driver::Callback(Some(dispatcher)), interest)?;
+        if let Some(target) = target {
+            self.start_connect(id, *target);
+        }
+        Ok(id)
     }
 
     /// Returns the number of open channels.
@@ -283,7 +292,9 @@ impl Inner {
         };
         let generation = self.slots[index as usize].generation;
         let id = ChannelId { index, generation };
-        let Socket { io, state, kind } = socket;
+        let Socket {
+            io, state, kind, ..
+        } = socket;
         #[cfg(feature = "tls")]
         let handshake_timeout = io.tls().map(|t| t.handshake_timeout());
         let reg = match Registration::new(self.poller.clone(), io, id.key(), interest) {

@@ -67,7 +67,9 @@ impl Map {
         let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
         match channel.state {
             SocketState::Listening => return Err(unsupported("recv on a listening socket")),
-            SocketState::Connecting => return Err(io::ErrorKind::WouldBlock.into()),
+            SocketState::Resolving | SocketState::Connecting => {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
             _ => {}
         }
         let result = read(channel.reg.get());

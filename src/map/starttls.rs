@@ -86,7 +86,8 @@ impl Map {
         })?;
         let timeout = tls.handshake_timeout();
         let tls = tls.with_plain_prefix(prefix);
-        channel.reg.replace(Io::Tls(Box::new(tls)))?;
+        let tls = Io::Tls(Box::new(tls));
+        channel.reg.rebuild(|io| *io = tls)?;
         inner.timers.schedule(
             std::time::Instant::now() + timeout,
             TimerAction::HandshakeDeadline(id),

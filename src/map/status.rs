@@ -32,9 +32,13 @@ impl Map {
     }
 
     /// Returns `true` while channel `id`'s non-blocking connect is in
-    /// progress.
+    /// progress (including the lookup and the attempts of a connect by
+    /// host name).
     pub fn is_connecting(&self, id: ChannelId) -> bool {
-        self.state(id) == Some(SocketState::Connecting)
+        matches!(
+            self.state(id),
+            Some(SocketState::Resolving | SocketState::Connecting)
+        )
     }
 
     /// Returns `true` if channel `id` is a listening socket.

@@ -6,9 +6,11 @@
 //! with its [`Dispatcher`](crate::Dispatcher).
 
 mod address;
+mod happy_eyeballs;
 mod io;
 #[cfg(unix)]
 mod pipe;
+mod resolve;
 mod socket;
 mod tcp;
 mod udp;
@@ -16,7 +18,10 @@ mod udp;
 mod unix;
 
 pub use address::Address;
+pub use happy_eyeballs::ConnectError;
+pub(crate) use happy_eyeballs::connect as connect_any;
 pub(crate) use io::Io;
+pub use resolve::{Lookup, Target, ToTarget, lookup_host};
 pub(crate) use socket::SocketState;
 pub use socket::{Socket, SocketKind};
 pub(crate) use tcp::{DEFAULT_BACKLOG, tcp_listen_with};

@@ -10,6 +10,10 @@ use super::{Address, Io};
 pub(crate) enum SocketState {
     /// A listening socket: read readiness means pending connections.
     Listening,
+    /// A connect by host name (or to several addresses) waits for its
+    /// lookup or for the first of its attempts to connect: the socket is a
+    /// placeholder, polled for nothing, until the winner takes its place.
+    Resolving,
     /// A non-blocking connect is in progress; the loop reports how it ends.
     Connecting,
     /// A stream with a peer (or a pipe end).
@@ -59,11 +63,18 @@ pub struct Socket {
     pub(crate) state: SocketState,
     /// Stream, datagram, listener or pipe.
     pub(crate) kind: SocketKind,
+    /// Where a [`SocketState::Resolving`] socket connects to.
+    pub(crate) target: Option<Box<crate::net::Target>>,
 }
 
 impl Socket {
     pub(crate) fn new(io: Io, state: SocketState, kind: SocketKind) -> Socket {
-        Socket { io, state, kind }
+        Socket {
+            io,
+            state,
+            kind,
+            target: None,
+        }
     }
 
     /// Wraps a socket2 socket, making it non-blocking.

@@ -5,6 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use socket2::{Domain, Protocol, Type};
 
+use super::resolve::{Target, ToTarget};
 use super::socket::each_addr;
 use super::{Socket, SocketKind, SocketState};
 
@@ -42,31 +43,82 @@ impl Socket {
         tcp_listen_with(addr, backlog, |_| Ok(()))
     }
 
-    /// Starts a non-blocking TCP connect to `addr`.
+    /// Starts a non-blocking TCP connect to `addr`: a socket address, an
+    /// `(ip, port)` pair, a `"host:port"` string, a `(host, port)` pair or
+    /// a slice of addresses (see [`ToTarget`]).
     ///
-    /// The connect usually completes later: add the socket to a map and the
-    /// loop calls [`handle_connect`](crate::Dispatcher::handle_connect) once
-    /// it is established, or
-    /// [`handle_error`](crate::Dispatcher::handle_error) with
-    /// [`Error::Connect`](crate::Error::Connect) and the cause (refused,
-    /// unreachable) if it fails. Name resolution, if `addr` needs it, blocks;
-    /// the first resolved address is used.
+    /// The connect completes later: add the socket to a map and the loop
+    /// calls [`handle_connect`](crate::Dispatcher::handle_connect) once it
+    /// is established, or [`handle_error`](crate::Dispatcher::handle_error)
+    /// with [`Error::Connect`](crate::Error::Connect) and the cause if it
+    /// fails (then `handle_close`).
+    ///
+    /// A host name never blocks the loop: it is resolved on a helper
+    /// thread once the socket is in a map (design decision 15). A name, or
+    /// several addresses, are then tried by Happy Eyeballs (RFC 8305): IPv6
+    /// and IPv4 interleaved, a new attempt every 250 ms or as soon as the
+    /// last one failed, the first to connect wins and the others are
+    /// closed. If all fail, the error's inner [`ConnectError`](crate::ConnectError) names every
+    /// address with its error. Until then the channel counts as connecting
+    /// and the attempts are channels of the map too.
     ///
     /// # Errors
     ///
-    /// Resolution errors, and connect errors the kernel reports at once
-    /// (e.g. network unreachable); no socket is left behind.
-    pub fn tcp_connect(addr: impl ToSocketAddrs) -> io::Result<Socket> {
-        let a = addr.to_socket_addrs()?.next().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the address resolved to nothing",
-            )
-        })?;
-        Socket::tcp_connect_addr(a)
+    /// An address string that does not parse ([`io::ErrorKind::InvalidInput`]);
+    /// for a single address, the connect errors the kernel reports at once
+    /// (e.g. network unreachable), and no socket is left behind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncore::{Ctx, Dispatcher, Map, RunOptions, Socket};
+    ///
+    /// struct Client;
+    /// impl Dispatcher for Client {
+    ///     fn handle_connect(&mut self, cx: &mut Ctx<'_>) -> asyncore::Result<()> {
+    ///         cx.close();
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = server.local_addr()?.port();
+    /// let map = Map::new()?;
+    /// // `localhost` may resolve to ::1 first: that attempt is refused, and
+    /// // 127.0.0.1 connects.
+    /// map.add(Socket::tcp_connect(("localhost", port))?, Client)?;
+    /// let pass = std::time::Duration::from_millis(10);
+    /// map.run(&RunOptions::new().timeout(pass).count(500))?;
+    /// assert!(map.is_empty());
+    /// # Ok::<(), asyncore::Error>(())
+    /// ```
+    pub fn tcp_connect(addr: impl ToTarget) -> io::Result<Socket> {
+        match addr.to_target()? {
+            Target::Addrs(addrs) if addrs.len() == 1 => Socket::tcp_connect_addr(addrs[0]),
+            target => Socket::resolving(target),
+        }
     }
 
-    fn tcp_connect_addr(a: SocketAddr) -> io::Result<Socket> {
+    /// A placeholder for a connect to `target`, resolved and raced once the
+    /// socket joins a map.
+    fn resolving(target: Target) -> io::Result<Socket> {
+        let domain = match &target {
+            Target::Addrs(addrs) if addrs.first().is_some_and(SocketAddr::is_ipv6) => Domain::IPV6,
+            _ => Domain::IPV4,
+        };
+        let placeholder = socket2::Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        placeholder.set_nonblocking(true)?;
+        let mut socket = Socket::new(
+            super::Io::Socket(placeholder),
+            SocketState::Resolving,
+            SocketKind::Stream,
+        );
+        socket.target = Some(Box::new(target));
+        Ok(socket)
+    }
+
+    /// Starts a non-blocking connect to one address.
+    pub(crate) fn tcp_connect_addr(a: SocketAddr) -> io::Result<Socket> {
         let socket =
             socket2::Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nonblocking(true)?;

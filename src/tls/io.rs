@@ -112,6 +112,14 @@ impl TlsIo {
         Ok(())
     }
 
+    /// Puts the socket a connect by host name won in place of the
+    /// placeholder the layer was built over; its TCP connect is in
+    /// progress.
+    pub(crate) fn set_socket(&mut self, socket: socket2::Socket) {
+        self.socket = socket;
+        self.connecting.set(true);
+    }
+
     pub(crate) fn socket(&self) -> &socket2::Socket {
         &self.socket
     }

@@ -260,10 +260,16 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// The stream socket under a socket about to speak TLS: connected, or
 /// (for a client) connecting.
 fn stream_socket(socket: Socket, client: bool) -> Result<(socket2::Socket, SocketState)> {
-    let Socket { io, state, kind } = socket;
+    let Socket {
+        io, state, kind, ..
+    } = socket;
     match (io, kind, state) {
         (Io::Socket(s), SocketKind::Stream, SocketState::Connected) => Ok((s, state)),
-        (Io::Socket(s), SocketKind::Stream, SocketState::Connecting) if client => Ok((s, state)),
+        (Io::Socket(s), SocketKind::Stream, SocketState::Connecting | SocketState::Resolving)
+            if client =>
+        {
+            Ok((s, state))
+        }
         (_, kind, _) => Err(Error::Tls(TlsError::NotAStream(kind))),
     }
 }
@@ -331,17 +337,26 @@ impl Socket {
     ///
     /// [`TlsError::InvalidServerName`], [`TlsError::NotAStream`] as for
     /// [`tls_server`](Socket::tls_server), or a rustls error.
-    pub fn tls_client(self, connector: &TlsConnector, server_name: &str) -> Result<Socket> {
+    pub fn tls_client(mut self, connector: &TlsConnector, server_name: &str) -> Result<Socket> {
         let name = parse_server_name(server_name)?;
+        let target = self.target.take();
         let (socket, state) = stream_socket(self, true)?;
-        let tls = client_io(socket, connector, name, state == SocketState::Connecting)?;
+        let tls = client_io(socket, connector, name, state != SocketState::Connected)?;
         // Until the handshake is done a client counts as connecting, so
-        // `handle_connect` means "ready for application data".
-        Ok(Socket::new(
+        // `handle_connect` means "ready for application data". A connect
+        // by host name keeps its target: the winner of the race takes the
+        // placeholder's place under the TLS layer.
+        let mut socket = Socket::new(
             Io::Tls(Box::new(tls)),
-            SocketState::Connecting,
+            if target.is_some() {
+                SocketState::Resolving
+            } else {
+                SocketState::Connecting
+            },
             SocketKind::Stream,
-        ))
+        );
+        socket.target = target;
+        Ok(socket)
     }
 
     /// Returns `true` if this socket speaks TLS.
