@@ -2,6 +2,11 @@
 //! (RFC 8305) over several addresses, in both faces, on real loopback
 //! sockets.
 //!
+//! A deliberate difference from Python's asyncore (guide, difference 21):
+//! there, `connect(("localhost", port))` ran `getaddrinfo` inside the loop
+//! and used one address; here the lookup runs on a helper thread and every
+//! address is tried.
+//!
 //! The blackholed IPv6 address is a listener on `[::1]` whose backlog is
 //! full: the kernel drops further SYNs, so a connect there neither
 //! succeeds nor fails, exactly like an unreachable path.

@@ -310,6 +310,10 @@
 //!     chat channel that starts TLS from `found_terminator` discards the
 //!     undecoded bytes that followed the command (CVE-2011-0411) and
 //!     reports [`TlsError::PlaintextAfterStartTls`](crate::tls::TlsError::PlaintextAfterStartTls).
+//! 21. **A connect by host name never blocks, and tries every address.**
+//!     Python's `connect(("localhost", port))` ran `getaddrinfo` inside the
+//!     loop and used one address. Here the lookup runs on a helper thread
+//!     and the addresses race by Happy Eyeballs; see [`services`].
 //!
 //! [`Map`]: crate::Map
 //! [`Map::run`]: crate::Map::run
@@ -389,3 +393,5 @@
 //! [`Fifo`]: crate::chat::Fifo
 //! [`Splitter`]: crate::chat::Splitter
 //! [`find_prefix_at_end`]: crate::chat::find_prefix_at_end
+
+pub mod services;
