@@ -40,7 +40,9 @@
 //! Options: `--addr HOST:PORT` (default `127.0.0.1:7000`; port 0 picks a free
 //! port), `--style callback|async`, `--tls-cert FILE --tls-key FILE` (PEM)
 //! to serve TLS, `--threads N` (default 1; 0 = one per core) for N loops
-//! on N threads sharing the port (`SO_REUSEPORT`), and `--max-passes N` to
+//! on N threads sharing the port (`SO_REUSEPORT` where the kernel balances
+//! it; elsewhere, or with `--accept-handoff`, one acceptor on the first
+//! loop hands connections to the loops in turn), and `--max-passes N` to
 //! return after `N` passes of the loop (with one thread). The first line on
 //! stdout is `echo_server: listening on ADDR (style STYLE)`, with ` (tls)`
 //! appended when TLS is on.
@@ -73,7 +75,7 @@ use std::time::Duration;
 
 use asyncore::signal::{SIGINT, SIGTERM};
 use asyncore::tls::{TlsAcceptor, TlsStream};
-use asyncore::workers::Workers;
+use asyncore::workers::{self, Workers};
 use asyncore::{
     Address, Ctx, DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK, Dispatcher, Error, Exit, Map,
     RemoteHandle, Result, RunOptions, Socket, TcpListener, TcpStream,
@@ -99,18 +101,9 @@ struct Listener(Option<TlsAcceptor>);
 
 impl Dispatcher for Listener {
     fn handle_accepted(&mut self, cx: &mut Ctx<'_>, socket: Socket, _peer: Address) -> Result<()> {
-        // Echoes are small writes that should leave at once.
-        let _ = socket.set_nodelay(true);
         // An error here is about this one connection (which is dropped);
         // returning it would reach `handle_error` and close the listener.
-        let socket = match &self.0 {
-            Some(acceptor) => socket.tls_server(acceptor),
-            None => Ok(socket),
-        };
-        let added = socket
-            .and_then(|socket| cx.add(socket, Echo))
-            .and_then(|id| cx.map().set_write_limits(id, HIGH_WATERMARK, LOW_WATERMARK));
-        if let Err(e) = added {
+        if let Err(e) = add_echo(cx.map(), socket, self.0.as_ref()) {
             eprintln!("echo_server: dropping a new connection: {e}");
         }
         Ok(())
@@ -133,6 +126,18 @@ impl Dispatcher for Listener {
         eprintln!("echo_server: the listener closed; stopping");
         cx.map().stop();
     }
+}
+
+/// Serves one accepted connection with an [`Echo`] channel in `map`.
+fn add_echo(map: &Map, socket: Socket, tls: Option<&TlsAcceptor>) -> Result<()> {
+    // Echoes are small writes that should leave at once.
+    let _ = socket.set_nodelay(true);
+    let socket = match tls {
+        Some(acceptor) => socket.tls_server(acceptor)?,
+        None => socket,
+    };
+    let id = map.add(socket, Echo)?;
+    map.set_write_limits(id, HIGH_WATERMARK, LOW_WATERMARK)
 }
 
 /// One client connection: sends back whatever it reads.
@@ -224,18 +229,8 @@ async fn accept_loop(
         match accepted {
             Ok((stream, _peer)) => {
                 backoff = BACKOFF_MIN;
-                // Echoes are small writes that should leave at once.
-                let _ = stream.set_nodelay(true);
-                // The handle is dropped: the task runs on by itself.
-                let spawned = match tls.clone() {
-                    Some(acceptor) => {
-                        asyncore::spawn(echo_tls(stream, acceptor, for_tasks.clone()))
-                    }
-                    None => asyncore::spawn(echo(stream, for_tasks.clone())),
-                };
-                match spawned {
-                    Ok(task) => drop(task),
-                    Err(e) => eprintln!("echo_server: dropping a new connection: {e}"),
+                if let Err(e) = spawn_echo(stream, tls.clone(), for_tasks.clone()) {
+                    eprintln!("echo_server: dropping a new connection: {e}");
                 }
             }
             // Connections that went away before they were taken are
@@ -256,6 +251,23 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// Serves one connection with an echo task in the stream's map.
+fn spawn_echo(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    shutdown: ShutdownRequested,
+) -> io::Result<()> {
+    // Echoes are small writes that should leave at once.
+    let _ = stream.set_nodelay(true);
+    // The handle is dropped: the task runs on by itself.
+    let task = match tls {
+        Some(acceptor) => asyncore::spawn(echo_tls(stream, acceptor, shutdown))?,
+        None => asyncore::spawn(echo(stream, shutdown))?,
+    };
+    drop(task);
+    Ok(())
 }
 
 /// One connection's task: echoes until end of file, then closes. Resets
@@ -442,6 +454,11 @@ struct Args {
     /// core.
     #[arg(long, value_name = "N", default_value_t = 1)]
     threads: usize,
+    /// With several threads, accept on the first loop and hand each
+    /// connection to the loops in turn, instead of SO_REUSEPORT listeners
+    /// (the default where the kernel does not balance those).
+    #[arg(long)]
+    accept_handoff: bool,
     /// Return after N passes of the loop (default: serve until stopped).
     #[arg(long, value_name = "N")]
     max_passes: Option<u64>,
@@ -478,9 +495,11 @@ fn serve(args: &Args) -> std::result::Result<(), String> {
         n => n,
     };
     // One listener per loop; with several, they share the port
-    // (SO_REUSEPORT) and the kernel spreads connections over them.
+    // (SO_REUSEPORT) and the kernel spreads connections over them. Where it
+    // does not (or when asked), one listener and a hand-off instead.
+    let handoff = threads > 1 && (args.accept_handoff || !workers::reuseport_balances());
     let listen = |addr: &str| {
-        if threads == 1 {
+        if threads == 1 || handoff {
             Socket::tcp_listen(addr)
         } else {
             Socket::tcp_listen_reuseport(addr)
@@ -490,6 +509,22 @@ fn serve(args: &Args) -> std::result::Result<(), String> {
     let local = first
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let tls_note = if tls.is_some() { " (tls)" } else { "" };
+    if handoff {
+        let style = args.style;
+        let workers = Workers::start_handoff(
+            threads,
+            first,
+            |map, _| {
+                map.on_signals(&[SIGTERM, SIGINT], |map, _| map.shutdown(SHUTDOWN_GRACE))?;
+                Ok(())
+            },
+            move |map, socket| serve_handed_off(map, socket, style, tls.as_ref()),
+        )
+        .map_err(|e| format!("cannot start {threads} loops: {e}"))?;
+        print_listening(&local, style, tls_note);
+        return join_workers(workers);
+    }
     let mut listeners = vec![Some(first)];
     for _ in 1..threads {
         let bound = local.to_string();
@@ -497,7 +532,6 @@ fn serve(args: &Args) -> std::result::Result<(), String> {
             listen(&bound).map_err(|e| format!("cannot listen on {bound}: {e}"))?,
         ));
     }
-    let tls_note = if tls.is_some() { " (tls)" } else { "" };
     let style = args.style;
     let options = match args.max_passes {
         Some(n) => RunOptions::new().count(n),
@@ -529,6 +563,27 @@ fn serve(args: &Args) -> std::result::Result<(), String> {
     })
     .map_err(|e| format!("cannot start {threads} loops: {e}"))?;
     print_listening(&local, style, tls_note);
+    join_workers(workers)
+}
+
+/// Serves a connection the acceptor handed to this loop.
+fn serve_handed_off(
+    map: &Map,
+    socket: Socket,
+    style: Style,
+    tls: Option<&TlsAcceptor>,
+) -> asyncore::Result<()> {
+    match style {
+        Style::Callback => add_echo(map, socket, tls),
+        Style::Async => {
+            let stream = TcpStream::from_socket(map, socket)?;
+            Ok(spawn_echo(stream, tls.cloned(), map.shutdown_requested())?)
+        }
+    }
+}
+
+/// Waits for every loop; the shutdown summary over all of them.
+fn join_workers(workers: Workers) -> std::result::Result<(), String> {
     let mut summaries = Vec::new();
     let mut failed = None;
     for (index, outcome) in workers.join().into_iter().enumerate() {

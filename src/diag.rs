@@ -101,3 +101,9 @@ pub(crate) fn run_returned(exit: crate::Exit, passes: u64) {
 pub(crate) fn worker_ended(index: usize, error: &Error) {
     tracing::error!(worker = index, %error, "a worker ended");
 }
+
+/// A connection handed to worker `index` could not be served: the
+/// handler returned an error or panicked (the connection is dropped).
+pub(crate) fn handoff_failed(index: usize, error: &Error) {
+    tracing::warn!(worker = index, %error, "a handed-off connection failed");
+}

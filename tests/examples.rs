@@ -735,9 +735,9 @@ fn mixed_checks_callback_and_async_sides_and_exits_0() {
 /// SIGTERM under load: the server stops accepting, echoes back what it
 /// read, ends each connection cleanly and exits 0 within 5 s with its
 /// summary on stderr, with one loop or several.
-fn echo_server_shuts_down_gracefully_on_sigterm(style: Style, threads: &str) {
+fn echo_server_shuts_down_gracefully_on_sigterm(style: Style, threads: &[&str]) {
     let mut command = Command::new(example("echo_server"));
-    command.args(["--threads", threads]);
+    command.arg("--threads").args(threads);
     let mut server = start_echo_server(command, style);
     let mut client = server.connect();
     let data = pattern(256 * 1024);
@@ -785,20 +785,45 @@ fn echo_server_shuts_down_gracefully_on_sigterm(style: Style, threads: &str) {
 
 #[test]
 fn echo_server_shuts_down_gracefully_on_sigterm_callback_1_thread() {
-    echo_server_shuts_down_gracefully_on_sigterm(Style::Callback, "1");
+    echo_server_shuts_down_gracefully_on_sigterm(Style::Callback, &["1"]);
 }
 
 #[test]
 fn echo_server_shuts_down_gracefully_on_sigterm_async_1_thread() {
-    echo_server_shuts_down_gracefully_on_sigterm(Style::Async, "1");
+    echo_server_shuts_down_gracefully_on_sigterm(Style::Async, &["1"]);
 }
 
 #[test]
 fn echo_server_shuts_down_gracefully_on_sigterm_callback_2_threads() {
-    echo_server_shuts_down_gracefully_on_sigterm(Style::Callback, "2");
+    echo_server_shuts_down_gracefully_on_sigterm(Style::Callback, &["2"]);
 }
 
 #[test]
 fn echo_server_shuts_down_gracefully_on_sigterm_async_2_threads() {
-    echo_server_shuts_down_gracefully_on_sigterm(Style::Async, "2");
+    echo_server_shuts_down_gracefully_on_sigterm(Style::Async, &["2"]);
+}
+
+// With one acceptor handing connections to the loops in turn (what runs
+// where the kernel does not balance SO_REUSEPORT).
+#[test]
+fn echo_server_hands_connections_to_its_loops_in_both_styles() {
+    for style in [Style::Callback, Style::Async] {
+        let mut command = Command::new(example("echo_server"));
+        command.args(["--threads", "4", "--accept-handoff"]);
+        let server = start_echo_server(command, style);
+        let mut clients: Vec<TcpStream> = (0..20).map(|_| server.connect()).collect();
+        for (i, client) in clients.iter_mut().enumerate() {
+            round_trip(client, format!("client {i} via the hand-off\n").as_bytes());
+        }
+    }
+}
+
+#[test]
+fn echo_server_shuts_down_gracefully_on_sigterm_callback_handoff() {
+    echo_server_shuts_down_gracefully_on_sigterm(Style::Callback, &["2", "--accept-handoff"]);
+}
+
+#[test]
+fn echo_server_shuts_down_gracefully_on_sigterm_async_handoff() {
+    echo_server_shuts_down_gracefully_on_sigterm(Style::Async, &["2", "--accept-handoff"]);
 }

@@ -2,10 +2,15 @@
 //! own set up by a closure, and stops and joins them (design decision 14:
 //! a map stays one thread; scale is many maps).
 //!
-//! Connections spread over the workers through listeners that share a
-//! port with `SO_REUSEPORT` ([`Socket::tcp_listen_reuseport`]), where the
-//! kernel balances accepted connections among them (Linux; FreeBSD's
-//! `SO_REUSEPORT_LB`).
+//! Connections spread over the workers in one of two ways:
+//!
+//! * Listeners that share a port with `SO_REUSEPORT`
+//!   ([`Socket::tcp_listen_reuseport`]), one per worker, where the kernel
+//!   balances accepted connections among them (Linux; FreeBSD's
+//!   `SO_REUSEPORT_LB`): [`reuseport_balances`] says whether it does here.
+//!   The example below.
+//! * Elsewhere, one acceptor that hands each connection to the workers in
+//!   turn through their [`RemoteHandle`]s: [`Workers::start_handoff`].
 //!
 //! ```
 //! use std::sync::Mutex;
@@ -38,6 +43,7 @@ use std::io;
 use std::net::ToSocketAddrs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -47,6 +53,10 @@ use crate::executor::RemoteHandle;
 use crate::map::Map;
 use crate::net::Socket;
 
+mod handoff;
+
+pub use handoff::reuseport_balances;
+
 /// How one worker ended.
 pub type WorkerOutcome = Result<Exit>;
 
@@ -55,6 +65,17 @@ pub type WorkerOutcome = Result<Exit>;
 struct Worker {
     remote: RemoteHandle,
     thread: JoinHandle<WorkerOutcome>,
+    /// Cleared when the worker's thread ends, however it ends.
+    alive: Arc<AtomicBool>,
+}
+
+/// Clears a worker's `alive` flag when its thread ends (a panic too).
+struct Alive(Arc<AtomicBool>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// N threads, each running a map of its own; see the [module](self).
@@ -92,9 +113,14 @@ impl Workers {
         for index in 0..n {
             let (tx, rx) = mpsc::channel();
             let setup = setup.clone();
+            let alive = Arc::new(AtomicBool::new(true));
+            let guard = Alive(alive.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("asyncore-worker-{index}"))
-                .spawn(move || run_worker(index, &*setup, &tx));
+                .spawn(move || {
+                    let _guard = guard;
+                    run_worker(index, &*setup, &tx)
+                });
             let thread = match spawned {
                 Ok(thread) => thread,
                 Err(e) => {
@@ -104,7 +130,11 @@ impl Workers {
                 }
             };
             match rx.recv() {
-                Ok(remote) => workers.workers.push(Worker { remote, thread }),
+                Ok(remote) => workers.workers.push(Worker {
+                    remote,
+                    thread,
+                    alive,
+                }),
                 // The map could not even be created: the outcome says why.
                 Err(_) => {
                     let outcome = thread.join().unwrap_or(Err(Error::MapGone));
@@ -129,6 +159,14 @@ impl Workers {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.workers.is_empty()
+    }
+
+    /// Whether worker `index` is still running (its thread has not ended);
+    /// `false` for an index out of range.
+    pub fn is_running(&self, index: usize) -> bool {
+        self.workers
+            .get(index)
+            .is_some_and(|w| w.alive.load(Ordering::Acquire))
     }
 
     /// The handles of the workers' loops, in index order: post closures to
