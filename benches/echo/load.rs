@@ -39,6 +39,9 @@ pub(crate) struct Figures {
     /// The server thread's system calls per round trip in the measured
     /// window (NaN unless counted).
     pub(crate) syscalls: f64,
+    /// The share of the server's CPU time in the window that its first
+    /// thread took (1 for a server of one thread).
+    pub(crate) first_thread: f64,
 }
 
 /// One client connection.
@@ -198,7 +201,7 @@ pub(crate) fn drive(
         })
         .collect();
     server.wait_accepted(sc.idle + sc.conns, Duration::from_secs(30));
-    let mut counter = count_syscalls.then(|| SyscallCounter::attach(server.tid()));
+    let mut counter = count_syscalls.then(|| SyscallCounter::attach(&server.tids()));
     for (i, c) in conns.iter().enumerate() {
         // SAFETY: each stream lives in `conns` until after it is deleted from
         // the poller below.
@@ -225,7 +228,7 @@ pub(crate) fn drive(
     let warm_end = start + warmup;
     let end = warm_end + secs;
     let mut measuring = false;
-    let (mut t0, mut cpu0, mut client0) = (start, Duration::ZERO, Duration::ZERO);
+    let (mut t0, mut cpu0, mut client0) = (start, Vec::new(), Duration::ZERO);
     loop {
         let now = Instant::now();
         if !measuring && now >= warm_end {
@@ -234,7 +237,7 @@ pub(crate) fn drive(
             if let Some(c) = counter.as_mut() {
                 c.enable();
             }
-            cpu0 = server.cpu();
+            cpu0 = server.cpu_each();
             client0 = thread_cpu();
             completed = 0;
             latencies.clear();
@@ -301,7 +304,13 @@ pub(crate) fn drive(
         }
     }
     let elapsed = t0.elapsed();
-    let cpu = server.cpu().saturating_sub(cpu0);
+    let each: Vec<Duration> = server
+        .cpu_each()
+        .iter()
+        .zip(&cpu0)
+        .map(|(now, then)| now.saturating_sub(*then))
+        .collect();
+    let cpu: Duration = each.iter().sum();
     let client = thread_cpu().saturating_sub(client0);
     if let Some(c) = counter.as_mut() {
         c.disable();
@@ -322,6 +331,7 @@ pub(crate) fn drive(
         client_us: client.as_secs_f64() * 1e6 / completed as f64,
         total,
         syscalls,
+        first_thread: each[0].as_secs_f64() / cpu.as_secs_f64().max(1e-9),
     }
 }
 

@@ -22,6 +22,11 @@
 //! with `perf stat`, over the measured window only), `--verbose` (each
 //! run's figures on stderr).
 //!
+//! Multi-core rows (`B2`, `C2` with every thread floating; `B2P`, `C2P`
+//! pinned): our server with 2 loops (`Workers`, `SO_REUSEPORT`) in both
+//! styles, and our single loop, against tokio's multi-thread runtime with 2
+//! workers; see `multi.rs`.
+//!
 //! TLS rows (`T64`, `T16K`, `TH`, `TE`): ours in callback and async style
 //! over our TLS layer against tokio current-thread with tokio-rustls, all
 //! with one rustls `ServerConfig` (ring, an rcgen ECDSA P-256 certificate);
@@ -36,6 +41,7 @@
 
 mod load;
 mod memory;
+mod multi;
 mod ours;
 mod servers;
 mod smol_srv;
@@ -49,7 +55,7 @@ use load::{Figures, Scenario, drive};
 use memory::{memory_child, memory_run, raise_fd_limit};
 use servers::{SERVERS, Server, TLS_SERVERS, ncpus, pin_to, start_server};
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -191,7 +197,8 @@ fn main() {
             idle: 0,
         },
     ];
-    let two_cores = ncpus() >= 2;
+    let cpus = ncpus();
+    let two_cores = cpus >= 2;
     // `--one-core`: server and load generator share CPU 1 (each round trip
     // is then two context switches on one core, no cross-CPU wake-up).
     let one_core = args.iter().any(|a| a == "--one-core");
@@ -199,7 +206,7 @@ fn main() {
     println!(
         "echo bench: {} mode, {rounds} round(s), {secs:?} measured per run, {} cpus{}",
         if smoke { "smoke" } else { "full" },
-        ncpus(),
+        cpus,
         match (two_cores, one_core) {
             (true, false) => " (server pinned to cpu 0, load generator to cpu 1)",
             (true, true) => " (server and load generator both pinned to cpu 1)",
@@ -264,6 +271,7 @@ fn main() {
                 client_us: median(r.iter().map(|f| f.client_us).collect()),
                 total: 0,
                 syscalls: median(r.iter().map(|f| f.syscalls).collect()),
+                first_thread: 1.0,
             })
             .collect();
         let tokio = med[tokio_at];
@@ -286,6 +294,17 @@ fn main() {
             );
         }
     }
+    let multi = multi::Run {
+        rounds,
+        warmup,
+        secs,
+        verbose,
+        syscalls: count_syscalls,
+        cpus,
+        many,
+        picked: picked.as_deref(),
+    };
+    multi::run(&multi, wanted);
     for (name, servers, what) in [
         ("E", &plain_servers, "idle connection"),
         ("TE", &tls_servers, "idle TLS connection (handshake done)"),

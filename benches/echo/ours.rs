@@ -16,6 +16,8 @@ use futures::io::AsyncWriteExt;
 
 struct Listener {
     shared: Arc<Shared>,
+    /// The loop's index, in a server of several (0 otherwise).
+    index: usize,
     chat: bool,
     /// Serve TLS with this.
     tls: Option<TlsAcceptor>,
@@ -39,7 +41,7 @@ impl Dispatcher for Listener {
             cx.add(socket, Echo)
         };
         added.expect("adding a connection");
-        self.shared.accepted.fetch_add(1, Ordering::Release);
+        self.shared.count_accept(self.index);
         Ok(())
     }
 }
@@ -87,29 +89,43 @@ impl Chat for LineEcho {
 pub(super) fn callback(l: std::net::TcpListener, shared: Arc<Shared>, kind: Server) {
     let map = Map::new().unwrap();
     let sock = Socket::from_tcp_listener(l).unwrap();
-    let chat = kind == Server::OursChat;
-    map.add(
-        sock,
-        Listener {
-            shared,
-            chat,
-            tls: None,
-        },
-    )
-    .unwrap();
+    add_callback(&map, sock, shared, 0, kind == Server::OursChat);
     let _ = map.run(&RunOptions::new());
+}
+
+/// The callback echo's listener on `map`, as loop `index` of `shared`'s
+/// server.
+pub(crate) fn add_callback(map: &Map, sock: Socket, shared: Arc<Shared>, index: usize, chat: bool) {
+    let listener = Listener {
+        shared,
+        index,
+        chat,
+        tls: None,
+    };
+    map.add(sock, listener).unwrap();
 }
 
 pub(super) fn run_async(l: std::net::TcpListener, shared: Arc<Shared>) {
     let map = Map::new().unwrap();
     let sock = Socket::from_tcp_listener(l).unwrap();
-    let listener = TcpListener::from_socket(&map, sock).unwrap();
-    let remote = map.remote();
-    drop(map.spawn(accept_loop(listener, remote, shared)));
+    spawn_async(&map, sock, shared, 0);
     let _ = map.run(&RunOptions::new());
 }
 
-async fn accept_loop(listener: TcpListener, remote: RemoteHandle, shared: Arc<Shared>) {
+/// The async echo's accept loop on `map`, as loop `index` of `shared`'s
+/// server.
+pub(crate) fn spawn_async(map: &Map, sock: Socket, shared: Arc<Shared>, index: usize) {
+    let listener = TcpListener::from_socket(map, sock).unwrap();
+    let remote = map.remote();
+    drop(map.spawn(accept_loop(listener, remote, shared, index)));
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    remote: RemoteHandle,
+    shared: Arc<Shared>,
+    index: usize,
+) {
     loop {
         if let Ok((stream, _)) = listener.accept().await {
             if shared.stop.load(Ordering::Acquire) {
@@ -118,7 +134,7 @@ async fn accept_loop(listener: TcpListener, remote: RemoteHandle, shared: Arc<Sh
             }
             let _ = stream.set_nodelay(true);
             drop(asyncore::spawn(echo(stream)).expect("spawn"));
-            shared.accepted.fetch_add(1, Ordering::Release);
+            shared.count_accept(index);
         }
     }
 }
@@ -184,6 +200,7 @@ pub(super) fn callback_tls(l: std::net::TcpListener, shared: Arc<Shared>) {
         sock,
         Listener {
             shared,
+            index: 0,
             chat: false,
             tls,
         },

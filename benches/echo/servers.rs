@@ -2,8 +2,8 @@
 //! harness keeps to stop them and read their CPU time.
 
 use std::net::{SocketAddr, TcpStream as StdStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -82,37 +82,110 @@ pub(crate) struct Shared {
     pub(crate) accepted: AtomicUsize,
     /// The server thread's kernel thread id (for `perf stat -t`).
     pub(crate) tid: AtomicI32,
+    /// Connections accepted by each loop (the multi-core rows; empty
+    /// otherwise).
+    pub(crate) per_loop: Vec<AtomicUsize>,
 }
 
-/// A running server thread.
+impl Shared {
+    /// For a server of `loops` loops, counting each loop's connections.
+    pub(crate) fn with_loops(loops: usize) -> Shared {
+        Shared {
+            per_loop: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
+            ..Shared::default()
+        }
+    }
+
+    /// Counts a connection accepted by loop `index`.
+    pub(crate) fn count_accept(&self, index: usize) {
+        if let Some(n) = self.per_loop.get(index) {
+            n.fetch_add(1, Ordering::Release);
+        }
+        self.accepted.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// The server's threads' CPU clocks and kernel thread ids, each added by
+/// its thread as it starts (or by the harness, for a server of one thread:
+/// its id is then in `Shared::tid`).
+pub(crate) type Clocks = Arc<Mutex<Vec<(libc::clockid_t, i32)>>>;
+
+/// The calling thread's CPU clock and kernel thread id.
+pub(crate) fn own_ids() -> (libc::clockid_t, i32) {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: pthread_self is the live calling thread; `clock` is a valid
+    // out-pointer.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    assert_eq!(rc, 0, "pthread_getcpuclockid");
+    // SAFETY: gettid has no preconditions.
+    (clock, unsafe { libc::gettid() })
+}
+
+/// A running server: one thread, or (the multi-core rows) several with a
+/// way to stop them.
 pub(crate) struct ServerHandle {
     pub(crate) addr: SocketAddr,
     pub(crate) shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
-    clock: libc::clockid_t,
+    clocks: Clocks,
+    /// Stops a server of several threads and waits for them.
+    stopper: Option<Box<dyn FnOnce()>>,
 }
 
 impl ServerHandle {
-    /// The server thread's CPU time so far.
-    pub(crate) fn cpu(&self) -> Duration {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid out-pointer; the clock belongs to a thread
-        // that is still running (it is joined only in `stop`).
-        let rc = unsafe { libc::clock_gettime(self.clock, &mut ts) };
-        assert_eq!(rc, 0, "clock_gettime on the server thread's clock");
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    /// A server of several threads, each adding its clock to `clocks`;
+    /// `stop` calls `stopper`.
+    pub(crate) fn threads(
+        addr: SocketAddr,
+        shared: Arc<Shared>,
+        clocks: Clocks,
+        stopper: Box<dyn FnOnce()>,
+    ) -> ServerHandle {
+        ServerHandle {
+            addr,
+            shared,
+            thread: None,
+            clocks,
+            stopper: Some(stopper),
+        }
     }
 
-    /// The server thread's kernel thread id.
-    pub(crate) fn tid(&self) -> i32 {
+    /// Each server thread's CPU time so far.
+    pub(crate) fn cpu_each(&self) -> Vec<Duration> {
+        let clocks = self.clocks.lock().unwrap();
+        clocks
+            .iter()
+            .map(|&(clock, _)| {
+                let mut ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: `ts` is a valid out-pointer; the clock belongs to
+                // a thread that is still running (they end only in `stop`).
+                let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+                assert_eq!(rc, 0, "clock_gettime on a server thread's clock");
+                Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+            })
+            .collect()
+    }
+
+    /// The server's CPU time so far, summed over its threads.
+    pub(crate) fn cpu(&self) -> Duration {
+        self.cpu_each().into_iter().sum()
+    }
+
+    /// The server's kernel thread ids, comma-separated (for `perf stat -t`).
+    pub(crate) fn tids(&self) -> String {
+        if self.stopper.is_some() {
+            let clocks = self.clocks.lock().unwrap();
+            let tids: Vec<String> = clocks.iter().map(|(_, tid)| tid.to_string()).collect();
+            return tids.join(",");
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let tid = self.shared.tid.load(Ordering::Acquire);
             if tid != 0 {
-                return tid;
+                return tid.to_string();
             }
             assert!(Instant::now() < deadline, "the server thread did not start");
             std::thread::yield_now();
@@ -133,6 +206,10 @@ impl ServerHandle {
 
     pub(crate) fn stop(mut self) {
         self.shared.stop.store(true, Ordering::Release);
+        if let Some(stop) = self.stopper.take() {
+            stop();
+            return;
+        }
         // Wakes the accept loop, which sees the flag and returns.
         let _ = StdStream::connect(self.addr);
         if let Some(t) = self.thread.take() {
@@ -149,6 +226,19 @@ pub(crate) fn listener() -> std::net::TcpListener {
     s.listen(4096).unwrap();
     s.set_nonblocking(true).unwrap();
     s.into()
+}
+
+/// Lets the calling thread run on CPUs `0..cpus` (threads it spawns then
+/// float too).
+pub(crate) fn unpin(cpus: usize) {
+    // SAFETY: as in `pin_to`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in 0..cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 /// Pins the calling thread to one CPU. (No check of the CPU count here:
@@ -204,6 +294,7 @@ pub(crate) fn start_server(kind: Server, pin: Option<usize>) -> ServerHandle {
         addr,
         shared,
         thread: Some(thread),
-        clock,
+        clocks: Arc::new(Mutex::new(vec![(clock, 0)])),
+        stopper: None,
     }
 }

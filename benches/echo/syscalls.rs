@@ -28,8 +28,8 @@ pub(crate) fn available() -> bool {
 }
 
 impl SyscallCounter {
-    /// Attaches to thread `tid`, counters off.
-    pub(crate) fn attach(tid: i32) -> SyscallCounter {
+    /// Attaches to the threads `tids` (comma-separated), counters off.
+    pub(crate) fn attach(tids: &str) -> SyscallCounter {
         let dir = std::env::temp_dir().join(format!("echo-bench-perf-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -45,7 +45,7 @@ impl SyscallCounter {
                 ctl_path.display(),
                 ack_path.display()
             ))
-            .args(["-t", &tid.to_string()])
+            .args(["-t", tids])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -172,6 +172,7 @@ pub(crate) fn handshakes(server: &ServerHandle, warmup: Duration, secs: Duration
         client_us: client.as_secs_f64() * 1e6 / completed as f64,
         total,
         syscalls: f64::NAN,
+        first_thread: 1.0,
     }
 }
 
