@@ -81,6 +81,9 @@ pub(crate) struct Channel {
     /// The task resolving and racing a connect by host name; closing the
     /// channel cancels it (and so closes its attempts).
     pub(crate) connect_task: Option<crate::map::ConnectTask>,
+    /// The last wait (the map's `waits` count) that reported this channel
+    /// ready: the pass orders channels by it (see `event_loop::order`).
+    pub(crate) last_wait: u32,
 }
 
 impl std::fmt::Debug for Channel {
@@ -134,6 +137,7 @@ impl Channel {
             accept_backoff: ACCEPT_BACKOFF_MIN,
             idle: None,
             connect_task: None,
+            last_wait: 0,
         }
     }
 

@@ -200,7 +200,7 @@ pub use async_net::{UnixDatagram, UnixListener, UnixStream};
 pub use ctx::Ctx;
 pub use dispatcher::Dispatcher;
 pub use error::{Error, Result};
-pub use event_loop::{DEFAULT_TIMEOUT, Exit, RunOptions};
+pub use event_loop::{DEFAULT_TIMEOUT, Exit, RunOptions, ServeOrder};
 pub use events::{ChannelEvent, EventStream};
 pub use executor::{JoinHandle, RemoteHandle, block_on, spawn};
 pub use map::{ChannelId, Map, ShutdownRequested, ShutdownSummary, close_all, default_map, run};

@@ -11,6 +11,7 @@ use polling::{Event, Events, PollMode, Poller};
 
 use crate::servers::ServerHandle;
 use crate::syscalls::SyscallCounter;
+use crate::tail::{Sample, Tail, analyse};
 
 /// A load to put on a server.
 #[derive(Clone, Copy)]
@@ -31,6 +32,9 @@ pub(crate) struct Figures {
     pub(crate) rts: f64,
     pub(crate) p50_us: f64,
     pub(crate) p99_us: f64,
+    pub(crate) p999_us: f64,
+    /// How the slowest round trips are spread (`--tail`).
+    pub(crate) tail: Tail,
     pub(crate) cpu_us: f64,
     /// The load generator's CPU time per round trip.
     pub(crate) client_us: f64,
@@ -210,7 +214,7 @@ pub(crate) fn drive(
 
     let mut events = Events::new();
     let mut buf = vec![0u8; 64 * 1024];
-    let mut latencies: Vec<u32> = Vec::with_capacity(1 << 20);
+    let mut samples: Vec<Sample> = Vec::with_capacity(1 << 20);
     let mut completed: u64 = 0;
     let mut total: u64 = 0;
     let start = Instant::now();
@@ -240,7 +244,7 @@ pub(crate) fn drive(
             cpu0 = server.cpu_each();
             client0 = thread_cpu();
             completed = 0;
-            latencies.clear();
+            samples.clear();
         }
         if now >= end {
             break;
@@ -274,8 +278,11 @@ pub(crate) fn drive(
                             total += 1;
                             if measuring {
                                 completed += 1;
-                                latencies
-                                    .push((now - sent).as_nanos().min(u32::MAX as u128) as u32);
+                                samples.push(Sample {
+                                    ns: (now - sent).as_nanos().min(u32::MAX as u128) as u32,
+                                    conn: i as u16,
+                                    at_us: (now - t0).as_micros() as u32,
+                                });
                             }
                             c.queue_message(now);
                         }
@@ -322,11 +329,15 @@ pub(crate) fn drive(
     drop(conns);
     drop(idle);
     assert!(completed > 0, "{}: no round trip completed", sc.name);
+    let tail = analyse(&samples, sc.conns);
+    let mut latencies: Vec<u32> = samples.iter().map(|s| s.ns).collect();
     latencies.sort_unstable();
     Figures {
         rts: completed as f64 / elapsed.as_secs_f64(),
         p50_us: percentile(&latencies, 0.50),
         p99_us: percentile(&latencies, 0.99),
+        p999_us: tail.p999_us,
+        tail,
         cpu_us: cpu.as_secs_f64() * 1e6 / completed as f64,
         client_us: client.as_secs_f64() * 1e6 / completed as f64,
         total,

@@ -46,6 +46,7 @@ mod ours;
 mod servers;
 mod smol_srv;
 mod syscalls;
+mod tail;
 mod tls;
 mod tokio_srv;
 
@@ -107,10 +108,12 @@ fn main() {
         all.iter()
             .copied()
             .filter(|s| {
+                let named = |p: &str| p.split(',').any(|x| x == s.name());
                 s.is_reference()
-                    || picked
-                        .as_deref()
-                        .is_none_or(|p| p.split(',').any(|x| x == s.name()))
+                    || match picked.as_deref() {
+                        None => !s.on_request(),
+                        Some(p) => named(p),
+                    }
             })
             .collect()
     };
@@ -232,14 +235,22 @@ fn main() {
                 server.stop();
                 if verbose {
                     eprintln!(
-                        "run {} {}: {:.0} rt/s, {:.2} cpu us/rt, {:.2} syscalls/rt, \
-                         {} round trips in all (warm-up included)",
+                        "run {} {}: {:.0} rt/s, p50/p99/p999 {:.0}/{:.0}/{:.0} us, \
+                         {:.2} cpu us/rt, {:.2} syscalls/rt, {} round trips in all \
+                         (warm-up included); tail: spread {:.2}, top tenth {:.2}, \
+                         {:.1} per ms",
                         sc.name,
                         kind.name(),
                         f.rts,
+                        f.p50_us,
+                        f.p99_us,
+                        f.p999_us,
                         f.cpu_us,
                         f.syscalls,
-                        f.total
+                        f.total,
+                        f.tail.spread,
+                        f.tail.top_tenth,
+                        f.tail.per_ms,
                     );
                 }
                 results[k].push(f);
@@ -250,12 +261,16 @@ fn main() {
             sc.name, sc.what, sc.conns, sc.size, sc.depth, sc.idle
         );
         println!(
-            "{:<17} {:>11} {:>7} {:>9} {:>9} {:>11} {:>8} {:>10}{}",
+            "{:<17} {:>11} {:>7} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>10} {:>7} {:>10}{}",
             "server",
             "rt/s",
             "x tokio",
             "p50 us",
             "p99 us",
+            "p999 us",
+            "p50x",
+            "p99x",
+            "p999x",
             "cpu us/rt",
             "x tokio",
             "client us",
@@ -267,11 +282,12 @@ fn main() {
                 rts: median(r.iter().map(|f| f.rts).collect()),
                 p50_us: median(r.iter().map(|f| f.p50_us).collect()),
                 p99_us: median(r.iter().map(|f| f.p99_us).collect()),
+                p999_us: median(r.iter().map(|f| f.p999_us).collect()),
                 cpu_us: median(r.iter().map(|f| f.cpu_us).collect()),
                 client_us: median(r.iter().map(|f| f.client_us).collect()),
-                total: 0,
                 syscalls: median(r.iter().map(|f| f.syscalls).collect()),
                 first_thread: 1.0,
+                ..Figures::default()
             })
             .collect();
         let tokio = med[tokio_at];
@@ -282,12 +298,16 @@ fn main() {
                 String::new()
             };
             println!(
-                "{:<17} {:>11.0} {:>7.2} {:>9.1} {:>9.1} {:>11.2} {:>8.2} {:>10.2}{sys}",
+                "{:<17} {:>11.0} {:>7.2} {:>8.1} {:>8.1} {:>8.1} {:>6.2} {:>6.2} {:>6.2} {:>10.2} {:>7.2} {:>10.2}{sys}",
                 servers[k].name(),
                 f.rts,
                 f.rts / tokio.rts,
                 f.p50_us,
                 f.p99_us,
+                f.p999_us,
+                f.p50_us / tokio.p50_us,
+                f.p99_us / tokio.p99_us,
+                f.p999_us / tokio.p999_us,
                 f.cpu_us,
                 f.cpu_us / tokio.cpu_us,
                 f.client_us

@@ -189,6 +189,8 @@ fn scenario(opts: &Run<'_>, sc: &Scenario, kinds: &[(&str, Kind)], placement: Pl
                 rts: median(r, |x| x.0.rts),
                 p50_us: median(r, |x| x.0.p50_us),
                 p99_us: median(r, |x| x.0.p99_us),
+                p999_us: median(r, |x| x.0.p999_us),
+                tail: Default::default(),
                 cpu_us: median(r, |x| x.0.cpu_us),
                 client_us: median(r, |x| x.0.client_us),
                 total: 0,

@@ -89,8 +89,9 @@ impl Chat for LineEcho {
 pub(super) fn callback(l: std::net::TcpListener, shared: Arc<Shared>, kind: Server) {
     let map = Map::new().unwrap();
     let sock = Socket::from_tcp_listener(l).unwrap();
-    add_callback(&map, sock, shared, 0, kind == Server::OursChat);
-    let _ = map.run(&RunOptions::new());
+    let chat = matches!(kind, Server::OursChat | Server::OursChatPo);
+    add_callback(&map, sock, shared, 0, chat);
+    let _ = map.run(&RunOptions::new().serve_order(kind.order()));
 }
 
 /// The callback echo's listener on `map`, as loop `index` of `shared`'s
@@ -105,11 +106,11 @@ pub(crate) fn add_callback(map: &Map, sock: Socket, shared: Arc<Shared>, index: 
     map.add(sock, listener).unwrap();
 }
 
-pub(super) fn run_async(l: std::net::TcpListener, shared: Arc<Shared>) {
+pub(super) fn run_async(l: std::net::TcpListener, shared: Arc<Shared>, kind: Server) {
     let map = Map::new().unwrap();
     let sock = Socket::from_tcp_listener(l).unwrap();
     spawn_async(&map, sock, shared, 0);
-    let _ = map.run(&RunOptions::new());
+    let _ = map.run(&RunOptions::new().serve_order(kind.order()));
 }
 
 /// The async echo's accept loop on `map`, as loop `index` of `shared`'s

@@ -20,16 +20,25 @@ pub(crate) enum Server {
     TokioRustls,
     /// Ours as tasks over `TlsStream`.
     OursAsyncTls,
+    /// `OursCallback`, `OursAsync`, `OursChat` serving ready channels in
+    /// the poller's order (`ServeOrder::Poller`): the tail's cause, back
+    /// (only when `--servers` names them).
+    OursCallbackPo,
+    OursAsyncPo,
+    OursChatPo,
 }
 
 /// The order servers run in within a round (alternating, so drift on a noisy
 /// machine does not favour one).
-pub(crate) const SERVERS: [Server; 5] = [
+pub(crate) const SERVERS: [Server; 8] = [
     Server::OursCallback,
     Server::Tokio,
+    Server::OursCallbackPo,
     Server::OursAsync,
+    Server::OursAsyncPo,
     Server::Smol,
     Server::OursChat,
+    Server::OursChatPo,
 ];
 
 /// The TLS rows' servers, in the same alternating order; tokio-rustls is
@@ -51,6 +60,26 @@ impl Server {
             Server::OursCallbackTls => "ours-callback-tls",
             Server::TokioRustls => "tokio-rustls",
             Server::OursAsyncTls => "ours-async-tls",
+            Server::OursCallbackPo => "ours-callback-po",
+            Server::OursAsyncPo => "ours-async-po",
+            Server::OursChatPo => "ours-chat-po",
+        }
+    }
+
+    /// Whether it runs only when `--servers` names it.
+    pub(crate) fn on_request(self) -> bool {
+        matches!(
+            self,
+            Server::OursCallbackPo | Server::OursAsyncPo | Server::OursChatPo
+        )
+    }
+
+    /// The order its loop serves ready channels in (ours only).
+    pub(crate) fn order(self) -> asyncore::ServeOrder {
+        if self.on_request() {
+            asyncore::ServeOrder::Poller
+        } else {
+            asyncore::ServeOrder::NewcomersFirst
         }
     }
 
@@ -272,8 +301,11 @@ pub(crate) fn start_server(kind: Server, pin: Option<usize>) -> ServerHandle {
             // SAFETY: gettid has no preconditions.
             sh.tid.store(unsafe { libc::gettid() }, Ordering::Release);
             match kind {
-                Server::OursCallback | Server::OursChat => crate::ours::callback(l, sh, kind),
-                Server::OursAsync => crate::ours::run_async(l, sh),
+                Server::OursCallback
+                | Server::OursChat
+                | Server::OursCallbackPo
+                | Server::OursChatPo => crate::ours::callback(l, sh, kind),
+                Server::OursAsync | Server::OursAsyncPo => crate::ours::run_async(l, sh, kind),
                 Server::Tokio => crate::tokio_srv::run(l, sh),
                 Server::Smol => crate::smol_srv::run(l, sh),
                 Server::OursCallbackTls => crate::ours::callback_tls(l, sh),

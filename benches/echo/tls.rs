@@ -168,6 +168,8 @@ pub(crate) fn handshakes(server: &ServerHandle, warmup: Duration, secs: Duration
         rts: completed as f64 / elapsed.as_secs_f64(),
         p50_us: percentile(&latencies, 0.50),
         p99_us: percentile(&latencies, 0.99),
+        p999_us: percentile(&latencies, 0.999),
+        tail: Default::default(),
         cpu_us: cpu.as_secs_f64() * 1e6 / completed as f64,
         client_us: client.as_secs_f64() * 1e6 / completed as f64,
         total,

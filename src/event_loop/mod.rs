@@ -3,12 +3,13 @@
 
 mod dispatch;
 mod options;
+mod order;
 pub(crate) mod pass;
 mod session;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use options::{DEFAULT_TIMEOUT, Exit, RunOptions};
+pub use options::{DEFAULT_TIMEOUT, Exit, RunOptions, ServeOrder};
 pub(crate) use pass::Readiness;
 pub(crate) use session::Session;
 
@@ -125,7 +126,7 @@ impl Map {
             if options.count.is_some_and(|count| passes >= count) {
                 break Exit::CountExhausted;
             }
-            pass::pass(self, wait)?;
+            pass::pass(self, wait, options.order)?;
             passes += 1;
         };
         crate::diag::run_returned(exit, passes);

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub(crate) timeout: Option<Duration>,
     /// The number of passes; `None` loops until the map is empty.
     pub(crate) count: Option<u64>,
+    /// The order a pass serves its ready channels in.
+    pub(crate) order: ServeOrder,
 }
 
 impl Default for RunOptions {
@@ -34,8 +36,30 @@ impl Default for RunOptions {
         RunOptions {
             timeout: Some(DEFAULT_TIMEOUT),
             count: None,
+            order: ServeOrder::default(),
         }
     }
+}
+
+/// The order in which a pass serves the channels one wait found ready.
+///
+/// Every ready channel is served in every pass either way; the order only
+/// decides which of them waits for the others. It matters under load, for
+/// the slowest round trips: see the crate's `BENCHMARKS.md`, "Tail
+/// latency".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServeOrder {
+    /// Channels that became ready since the previous wait first, then those
+    /// the previous wait reported too, each group in the poller's order.
+    /// This approximates the order in which they became ready: a
+    /// level-triggered poller keeps reporting the channels it reported
+    /// before ahead of ones that became ready after them.
+    #[default]
+    NewcomersFirst,
+    /// Exactly the poller's order (Python's, which walks its map or the
+    /// `poll` result in order). Kept to measure the difference with.
+    Poller,
 }
 
 impl RunOptions {
@@ -61,6 +85,20 @@ impl RunOptions {
     pub fn count(mut self, count: u64) -> Self {
         self.count = Some(count);
         self
+    }
+
+    /// Sets the order in which a pass serves its ready channels; the
+    /// default, [`ServeOrder::NewcomersFirst`], keeps the slowest round
+    /// trips shorter under load.
+    #[must_use]
+    pub fn serve_order(mut self, order: ServeOrder) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Returns the order a pass serves its ready channels in.
+    pub fn get_serve_order(&self) -> ServeOrder {
+        self.order
     }
 
     /// Returns the wait per pass.

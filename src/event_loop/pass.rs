@@ -5,6 +5,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use super::dispatch::dispatch;
+use super::options::ServeOrder;
+use super::order;
 use crate::error::{Result, panic_error};
 use crate::map::Map;
 use crate::timer::TimerAction;
@@ -61,7 +63,7 @@ fn merge_split_events(ready: &mut Vec<(usize, Readiness)>) {
 fn merge_split_events(_ready: &mut [(usize, Readiness)]) {}
 
 /// Runs one pass with a wait of at most `timeout`.
-pub(crate) fn pass(map: &Map, timeout: Option<Duration>) -> Result<()> {
+pub(crate) fn pass(map: &Map, timeout: Option<Duration>, order: ServeOrder) -> Result<()> {
     let mut ready = {
         let mut inner = map.inner.borrow_mut();
         let inner = &mut *inner;
@@ -78,15 +80,21 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>) -> Result<()> {
         inner.events.clear();
         inner.poller.wait(&mut inner.events, timeout)?;
         let mut ready = std::mem::take(&mut inner.ready);
+        let queued = ready.len();
         ready.extend(
             inner
                 .events
                 .iter()
                 .map(|e| (e.key, Readiness::from_event(&e))),
         );
+        merge_split_events(&mut ready);
+        if order == ServeOrder::NewcomersFirst {
+            let mut again = std::mem::take(&mut inner.ready_again);
+            order::newcomers_first(inner, &mut ready, queued, &mut again);
+            inner.ready_again = again;
+        }
         ready
     };
-    merge_split_events(&mut ready);
     for (key, readiness) in ready.drain(..) {
         dispatch(map, key, readiness);
         map.settle_pending();

@@ -93,7 +93,7 @@ impl Map {
                     return Ok(output);
                 }
             }
-            pass::pass(self, None)?;
+            pass::pass(self, None, crate::ServeOrder::default())?;
         }
     }
 

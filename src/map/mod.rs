@@ -103,6 +103,8 @@ pub(crate) struct Inner {
     /// Ready channels of the current pass, copied out of `events` so that
     /// no borrow is held while callbacks run.
     pub(crate) ready: Vec<(usize, Readiness)>,
+    /// Scratch space for ordering `ready` (kept for its allocation).
+    pub(crate) ready_again: Vec<(usize, Readiness)>,
     /// The slab: a slot per channel index.
     slots: Vec<Slot>,
     /// Free slot indices.
@@ -124,6 +126,9 @@ pub(crate) struct Inner {
     pub(crate) shutdown: Option<shutdown::ShutdownState>,
     /// Tasks waiting for a shutdown to start.
     pub(crate) shutdown_waiters: Vec<std::task::Waker>,
+    /// Waits on the poller so far (wrapping): names a wait for
+    /// `Channel::last_wait`.
+    pub(crate) waits: u32,
 }
 
 /// One slot of the slab.
@@ -177,6 +182,8 @@ impl Map {
                 running: false,
                 stop: false,
                 unsettled: Vec::new(),
+                waits: 0,
+                ready_again: Vec::new(),
                 shutdown: None,
                 shutdown_waiters: Vec::new(),
             })),
