@@ -200,6 +200,9 @@ pub use async_net::{UnixDatagram, UnixListener, UnixStream};
 pub use ctx::Ctx;
 pub use dispatcher::Dispatcher;
 pub use error::{Error, Result};
+#[cfg(feature = "pass-stats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pass-stats")))]
+pub use event_loop::stats::{Histogram, PassStats};
 pub use event_loop::{DEFAULT_TIMEOUT, Exit, RunOptions, ServeOrder};
 pub use events::{ChannelEvent, EventStream};
 pub use executor::{JoinHandle, RemoteHandle, block_on, spawn};

@@ -33,8 +33,10 @@ pub(crate) struct Figures {
     pub(crate) p50_us: f64,
     pub(crate) p99_us: f64,
     pub(crate) p999_us: f64,
-    /// How the slowest round trips are spread (`--tail`).
+    /// How the slowest round trips are spread (`--verbose`).
     pub(crate) tail: Tail,
+    /// Times the server went to sleep per round trip (`--verbose`).
+    pub(crate) sleeps_per_rt: f64,
     pub(crate) cpu_us: f64,
     /// The load generator's CPU time per round trip.
     pub(crate) client_us: f64,
@@ -233,6 +235,7 @@ pub(crate) fn drive(
     let end = warm_end + secs;
     let mut measuring = false;
     let (mut t0, mut cpu0, mut client0) = (start, Vec::new(), Duration::ZERO);
+    let mut sleeps0 = 0;
     loop {
         let now = Instant::now();
         if !measuring && now >= warm_end {
@@ -242,6 +245,7 @@ pub(crate) fn drive(
                 c.enable();
             }
             cpu0 = server.cpu_each();
+            sleeps0 = server.sleeps();
             client0 = thread_cpu();
             completed = 0;
             samples.clear();
@@ -311,6 +315,7 @@ pub(crate) fn drive(
         }
     }
     let elapsed = t0.elapsed();
+    let sleeps = server.sleeps().saturating_sub(sleeps0);
     let each: Vec<Duration> = server
         .cpu_each()
         .iter()
@@ -338,6 +343,7 @@ pub(crate) fn drive(
         p99_us: percentile(&latencies, 0.99),
         p999_us: tail.p999_us,
         tail,
+        sleeps_per_rt: sleeps as f64 / completed.max(1) as f64,
         cpu_us: cpu.as_secs_f64() * 1e6 / completed as f64,
         client_us: client.as_secs_f64() * 1e6 / completed as f64,
         total,

@@ -18,6 +18,9 @@
 //! `--only A,B,...` (scenarios; `E` and `TE` are the memory scenarios), `--one-core`
 //! (server and load generator share one CPU), `--servers a,b` (a subset of
 //! the servers by name; tokio is always run, as the reference),
+//! `--features pass-stats` (then each of our loops reports its passes
+//! on stderr: ready channels per wait, wait, busy and in-pass queueing
+//! times), `--conns N` (connections in B and C; 50 unless given),
 //! `--syscalls` (counts the server thread's system calls per round trip
 //! with `perf stat`, over the measured window only), `--verbose` (each
 //! run's figures on stderr).
@@ -55,6 +58,7 @@ use std::time::{Duration, Instant};
 use load::{Figures, Scenario, drive};
 use memory::{memory_child, memory_run, raise_fd_limit};
 use servers::{SERVERS, Server, TLS_SERVERS, ncpus, pin_to, start_server};
+use tail::Tail;
 
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -126,6 +130,8 @@ fn main() {
     } else {
         (50, 5000, 10_000)
     };
+    // `--conns N`: B's and C's connection count (and the multi-core rows').
+    let many = value("--conns").map_or(many, |v| v.parse().expect("--conns"));
     let scenarios = [
         Scenario {
             name: "A",
@@ -232,13 +238,17 @@ fn main() {
                 } else {
                     drive(&server, sc, warmup, secs, count_syscalls, sc.tls)
                 };
+                let shared = server.shared.clone();
                 server.stop();
+                if let Some(report) = shared.pass_report.lock().unwrap().take() {
+                    eprintln!("passes {} {}: {report}", sc.name, kind.name());
+                }
                 if verbose {
                     eprintln!(
                         "run {} {}: {:.0} rt/s, p50/p99/p999 {:.0}/{:.0}/{:.0} us, \
                          {:.2} cpu us/rt, {:.2} syscalls/rt, {} round trips in all \
                          (warm-up included); tail: spread {:.2}, top tenth {:.2}, \
-                         {:.1} per ms",
+                         {:.1} per ms; {:.3} sleeps/rt",
                         sc.name,
                         kind.name(),
                         f.rts,
@@ -251,6 +261,7 @@ fn main() {
                         f.tail.spread,
                         f.tail.top_tenth,
                         f.tail.per_ms,
+                        f.sleeps_per_rt,
                     );
                 }
                 results[k].push(f);
@@ -261,7 +272,7 @@ fn main() {
             sc.name, sc.what, sc.conns, sc.size, sc.depth, sc.idle
         );
         println!(
-            "{:<17} {:>11} {:>7} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>10} {:>7} {:>10}{}",
+            "{:<17} {:>11} {:>7} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>10} {:>7} {:>10} {:>7}{}",
             "server",
             "rt/s",
             "x tokio",
@@ -274,6 +285,7 @@ fn main() {
             "cpu us/rt",
             "x tokio",
             "client us",
+            "spread",
             if count_syscalls { "  syscalls/rt" } else { "" }
         );
         let med: Vec<Figures> = results
@@ -287,10 +299,26 @@ fn main() {
                 client_us: median(r.iter().map(|f| f.client_us).collect()),
                 syscalls: median(r.iter().map(|f| f.syscalls).collect()),
                 first_thread: 1.0,
+                tail: Tail {
+                    spread: median(r.iter().map(|f| f.tail.spread).collect()),
+                    ..Tail::default()
+                },
                 ..Figures::default()
             })
             .collect();
-        let tokio = med[tokio_at];
+        // Each ratio is the median over the rounds of this server's figure
+        // over the reference's in the same round (they ran one after the
+        // other), which drift on a noisy machine cancels out of better
+        // than a ratio of medians.
+        let paired = |k: usize, figure: fn(&Figures) -> f64| {
+            median(
+                results[k]
+                    .iter()
+                    .zip(&results[tokio_at])
+                    .map(|(ours, theirs)| figure(ours) / figure(theirs))
+                    .collect(),
+            )
+        };
         for (k, f) in med.iter().enumerate() {
             let sys = if count_syscalls {
                 format!(" {:>12.2}", f.syscalls)
@@ -298,19 +326,20 @@ fn main() {
                 String::new()
             };
             println!(
-                "{:<17} {:>11.0} {:>7.2} {:>8.1} {:>8.1} {:>8.1} {:>6.2} {:>6.2} {:>6.2} {:>10.2} {:>7.2} {:>10.2}{sys}",
+                "{:<17} {:>11.0} {:>7.2} {:>8.1} {:>8.1} {:>8.1} {:>6.2} {:>6.2} {:>6.2} {:>10.2} {:>7.2} {:>10.2} {:>7.2}{sys}",
                 servers[k].name(),
                 f.rts,
-                f.rts / tokio.rts,
+                paired(k, |f| f.rts),
                 f.p50_us,
                 f.p99_us,
                 f.p999_us,
-                f.p50_us / tokio.p50_us,
-                f.p99_us / tokio.p99_us,
-                f.p999_us / tokio.p999_us,
+                paired(k, |f| f.p50_us),
+                paired(k, |f| f.p99_us),
+                paired(k, |f| f.p999_us),
                 f.cpu_us,
-                f.cpu_us / tokio.cpu_us,
-                f.client_us
+                paired(k, |f| f.cpu_us),
+                f.client_us,
+                f.tail.spread
             );
         }
     }

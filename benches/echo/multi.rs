@@ -191,6 +191,7 @@ fn scenario(opts: &Run<'_>, sc: &Scenario, kinds: &[(&str, Kind)], placement: Pl
                 p99_us: median(r, |x| x.0.p99_us),
                 p999_us: median(r, |x| x.0.p999_us),
                 tail: Default::default(),
+                sleeps_per_rt: f64::NAN,
                 cpu_us: median(r, |x| x.0.cpu_us),
                 client_us: median(r, |x| x.0.client_us),
                 total: 0,

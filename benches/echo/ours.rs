@@ -90,8 +90,9 @@ pub(super) fn callback(l: std::net::TcpListener, shared: Arc<Shared>, kind: Serv
     let map = Map::new().unwrap();
     let sock = Socket::from_tcp_listener(l).unwrap();
     let chat = matches!(kind, Server::OursChat | Server::OursChatPo);
-    add_callback(&map, sock, shared, 0, chat);
+    add_callback(&map, sock, shared.clone(), 0, chat);
     let _ = map.run(&RunOptions::new().serve_order(kind.order()));
+    report_passes(&map, &shared);
 }
 
 /// The callback echo's listener on `map`, as loop `index` of `shared`'s
@@ -109,8 +110,20 @@ pub(crate) fn add_callback(map: &Map, sock: Socket, shared: Arc<Shared>, index: 
 pub(super) fn run_async(l: std::net::TcpListener, shared: Arc<Shared>, kind: Server) {
     let map = Map::new().unwrap();
     let sock = Socket::from_tcp_listener(l).unwrap();
-    spawn_async(&map, sock, shared, 0);
+    spawn_async(&map, sock, shared.clone(), 0);
     let _ = map.run(&RunOptions::new().serve_order(kind.order()));
+    report_passes(&map, &shared);
+}
+
+/// Leaves the loop's per-pass figures for the harness (feature
+/// `pass-stats`; nothing without it).
+fn report_passes(map: &Map, shared: &Shared) {
+    #[cfg(feature = "pass-stats")]
+    {
+        *shared.pass_report.lock().unwrap() = Some(map.pass_stats().to_string());
+    }
+    #[cfg(not(feature = "pass-stats"))]
+    let _ = (map, shared);
 }
 
 /// The async echo's accept loop on `map`, as loop `index` of `shared`'s

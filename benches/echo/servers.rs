@@ -114,6 +114,9 @@ pub(crate) struct Shared {
     /// Connections accepted by each loop (the multi-core rows; empty
     /// otherwise).
     pub(crate) per_loop: Vec<AtomicUsize>,
+    /// Our loop's per-pass figures, left by the server thread when its
+    /// loop returns (`--passes`, feature `pass-stats`).
+    pub(crate) pass_report: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -201,6 +204,22 @@ impl ServerHandle {
     /// The server's CPU time so far, summed over its threads.
     pub(crate) fn cpu(&self) -> Duration {
         self.cpu_each().into_iter().sum()
+    }
+
+    /// Times the server's threads have gone to sleep so far (voluntary
+    /// context switches: a wait that blocked, or a blocking call).
+    pub(crate) fn sleeps(&self) -> u64 {
+        self.tids()
+            .split(',')
+            .filter_map(|tid| {
+                let path = format!("/proc/self/task/{tid}/status");
+                let status = std::fs::read_to_string(path).ok()?;
+                let line = status
+                    .lines()
+                    .find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .sum()
     }
 
     /// The server's kernel thread ids, comma-separated (for `perf stat -t`).

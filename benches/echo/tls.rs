@@ -170,6 +170,7 @@ pub(crate) fn handshakes(server: &ServerHandle, warmup: Duration, secs: Duration
         p99_us: percentile(&latencies, 0.99),
         p999_us: percentile(&latencies, 0.999),
         tail: Default::default(),
+        sleeps_per_rt: f64::NAN,
         cpu_us: cpu.as_secs_f64() * 1e6 / completed as f64,
         client_us: client.as_secs_f64() * 1e6 / completed as f64,
         total,

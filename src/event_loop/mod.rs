@@ -6,6 +6,8 @@ mod options;
 mod order;
 pub(crate) mod pass;
 mod session;
+#[cfg(feature = "pass-stats")]
+pub(crate) mod stats;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -131,6 +133,14 @@ impl Map {
         };
         crate::diag::run_returned(exit, passes);
         Ok(exit)
+    }
+
+    /// Returns what the loop recorded about its passes so far (feature
+    /// `pass-stats`, for benchmarks; not part of the stable API).
+    #[cfg(feature = "pass-stats")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pass-stats")))]
+    pub fn pass_stats(&self) -> stats::PassStats {
+        self.inner.borrow().pass_stats.stats
     }
 
     /// Takes a pending stop request, local or remote.

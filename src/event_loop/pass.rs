@@ -78,6 +78,8 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>, order: ServeOrder) -> R
             inner.timers.clamp(timeout, Instant::now())
         };
         inner.events.clear();
+        #[cfg(feature = "pass-stats")]
+        let started = inner.pass_stats.wait_starts();
         inner.poller.wait(&mut inner.events, timeout)?;
         let mut ready = std::mem::take(&mut inner.ready);
         let queued = ready.len();
@@ -93,9 +95,13 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>, order: ServeOrder) -> R
             order::newcomers_first(inner, &mut ready, queued, &mut again);
             inner.ready_again = again;
         }
+        #[cfg(feature = "pass-stats")]
+        inner.pass_stats.wait_ended(started, ready.len());
         ready
     };
     for (key, readiness) in ready.drain(..) {
+        #[cfg(feature = "pass-stats")]
+        map.inner.borrow_mut().pass_stats.dispatch_starts();
         dispatch(map, key, readiness);
         map.settle_pending();
     }

@@ -314,6 +314,15 @@
 //!     Python's `connect(("localhost", port))` ran `getaddrinfo` inside the
 //!     loop and used one address. Here the lookup runs on a helper thread
 //!     and the addresses race by Happy Eyeballs; see [`services`].
+//! 22. **Ready channels are served newcomers first.** Python served them in
+//!     the order `select` or `poll` returned them. Level-triggered epoll
+//!     reports channels it reported before ahead of ones that became ready
+//!     after them, so a channel that just missed a wait was served last in
+//!     the next pass: under load, the slowest 1% of round trips. A pass now
+//!     serves the channels that became ready since its previous wait
+//!     first (each group in the poller's order); every ready channel is
+//!     still served in every pass. [`ServeOrder::Poller`](crate::ServeOrder::Poller)
+//!     restores the poller's order. The test is `tests/serve_order.rs`.
 //!
 //! [`Map`]: crate::Map
 //! [`Map::run`]: crate::Map::run

@@ -129,6 +129,9 @@ pub(crate) struct Inner {
     /// Waits on the poller so far (wrapping): names a wait for
     /// `Channel::last_wait`.
     pub(crate) waits: u32,
+    /// Per-pass figures (benchmarks only).
+    #[cfg(feature = "pass-stats")]
+    pub(crate) pass_stats: crate::event_loop::stats::Recorder,
 }
 
 /// One slot of the slab.
@@ -184,6 +187,8 @@ impl Map {
                 unsettled: Vec::new(),
                 waits: 0,
                 ready_again: Vec::new(),
+                #[cfg(feature = "pass-stats")]
+                pass_stats: Default::default(),
                 shutdown: None,
                 shutdown_waiters: Vec::new(),
             })),
