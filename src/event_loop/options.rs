@@ -45,8 +45,8 @@ impl Default for RunOptions {
 ///
 /// Every ready channel is served in every pass either way; the order only
 /// decides which of them waits for the others. It matters under load, for
-/// the slowest round trips: see the crate's `BENCHMARKS.md`, "Tail
-/// latency".
+/// how evenly connections are served: see the crate's `BENCHMARKS.md`,
+/// "Tail latency".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServeOrder {
@@ -88,8 +88,9 @@ impl RunOptions {
     }
 
     /// Sets the order in which a pass serves its ready channels; the
-    /// default, [`ServeOrder::NewcomersFirst`], keeps the slowest round
-    /// trips shorter under load.
+    /// default, [`ServeOrder::NewcomersFirst`], serves busy connections
+    /// alike under load, where the poller's order keeps some of them
+    /// waiting longer pass after pass.
     #[must_use]
     pub fn serve_order(mut self, order: ServeOrder) -> Self {
         self.order = order;

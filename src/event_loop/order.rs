@@ -7,8 +7,8 @@
 //! later. So a channel served early in one pass is served early in the
 //! next, and a channel that just missed a wait goes to the back of the
 //! next pass although it has waited longest: a whole pass and most of
-//! another. Under load that is the slow 1% of round trips (measured in
-//! `BENCHMARKS.md`, "Tail latency"). Edge-triggered epoll, as tokio uses
+//! another. Under load that made our connections unequal, some served
+//! late pass after pass (measured in `BENCHMARKS.md`, "Tail latency"). Edge-triggered epoll, as tokio uses
 //! it, reports channels in the order they became ready; moving the
 //! newcomers to the front comes close to that order without giving up
 //! level triggering.

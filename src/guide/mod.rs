@@ -318,7 +318,8 @@
 //!     the order `select` or `poll` returned them. Level-triggered epoll
 //!     reports channels it reported before ahead of ones that became ready
 //!     after them, so a channel that just missed a wait was served last in
-//!     the next pass: under load, the slowest 1% of round trips. A pass now
+//!     the next pass, and under load some connections were served later
+//!     than others pass after pass. A pass now
 //!     serves the channels that became ready since its previous wait
 //!     first (each group in the poller's order); every ready channel is
 //!     still served in every pass. [`ServeOrder::Poller`](crate::ServeOrder::Poller)
