@@ -524,9 +524,8 @@ fn on_sigterm_every_member_gets_a_closing_line_and_the_server_exits_0() {
         "{}",
         server.0.stderr()
     );
-    assert!(
-        server.0.stderr().contains("chat_server: shut down:"),
-        "{}",
-        server.0.stderr()
-    );
+    let stderr = server
+        .0
+        .stderr_with("chat_server: shut down:", std::time::Duration::from_secs(5));
+    assert!(stderr.contains("chat_server: shut down:"), "{stderr}");
 }

@@ -34,7 +34,6 @@ impl Readiness {
         }
     }
 
-    #[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
     fn merge(&mut self, other: Readiness) {
         self.readable |= other.readable;
         self.writable |= other.writable;
@@ -44,23 +43,32 @@ impl Readiness {
 }
 
 /// kqueue reports a socket's read and write readiness as two events; merge
-/// them so a channel is dispatched once per pass, read before write.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn merge_split_events(ready: &mut Vec<(usize, Readiness)>) {
-    ready.sort_by_key(|(key, _)| *key);
-    ready.dedup_by(|(key, later), (first_key, first)| {
-        if key == first_key {
-            first.merge(*later);
-            true
+/// them so a channel is dispatched once per pass, read before write. Only
+/// `ready[from..]` (the poller's report) is merged; what comes before was
+/// queued without an event and keeps its place. (Compiled everywhere so
+/// its test runs on Linux too; epoll and poll(2) report each fd once.)
+#[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
+fn merge_split_events(ready: &mut Vec<(usize, Readiness)>, from: usize) {
+    ready[from..].sort_by_key(|(key, _)| *key);
+    let mut kept = from;
+    for i in from..ready.len() {
+        if kept > from && ready[kept - 1].0 == ready[i].0 {
+            let later = ready[i].1;
+            ready[kept - 1].1.merge(later);
         } else {
-            false
+            ready[kept] = ready[i];
+            kept += 1;
         }
-    });
+    }
+    ready.truncate(kept);
 }
 
-/// epoll and poll(2) report each fd once per wait.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn merge_split_events(_ready: &mut [(usize, Readiness)]) {}
+/// Merges what the backend reports split.
+fn merge_reported(ready: &mut Vec<(usize, Readiness)>, from: usize) {
+    if cfg!(not(any(target_os = "linux", target_os = "android"))) {
+        merge_split_events(ready, from);
+    }
+}
 
 /// Runs one pass with a wait of at most `timeout`.
 pub(crate) fn pass(map: &Map, timeout: Option<Duration>, order: ServeOrder) -> Result<()> {
@@ -89,7 +97,7 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>, order: ServeOrder) -> R
                 .iter()
                 .map(|e| (e.key, Readiness::from_event(&e))),
         );
-        merge_split_events(&mut ready);
+        merge_reported(&mut ready, queued);
         if order == ServeOrder::NewcomersFirst {
             let mut again = std::mem::take(&mut inner.ready_again);
             order::newcomers_first(inner, &mut ready, queued, &mut again);
@@ -150,5 +158,38 @@ fn fire_timers(map: &Map) {
                 map.settle_pending();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(readable: bool, writable: bool) -> Readiness {
+        Readiness {
+            readable,
+            writable,
+            ..Readiness::default()
+        }
+    }
+
+    #[test]
+    fn split_events_merge_per_key_and_queued_entries_keep_their_place() {
+        // Entry 0 was queued without an event (key 9); then kqueue's
+        // report: key 5 readable, key 2, key 5 writable.
+        let mut ready = vec![
+            (9, r(true, false)),
+            (5, r(true, false)),
+            (2, r(false, true)),
+        ];
+        ready.push((5, r(false, true)));
+        merge_split_events(&mut ready, 1);
+        let keys: Vec<usize> = ready.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [9, 2, 5]);
+        assert!(ready[2].1.readable && ready[2].1.writable, "key 5 merged");
+        assert!(!ready[1].1.readable && ready[1].1.writable);
+        // Nothing reported: nothing changes.
+        merge_split_events(&mut ready, 3);
+        assert_eq!(ready.len(), 3);
     }
 }

@@ -306,6 +306,14 @@ impl Server {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
+    /// Everything the server wrote to stderr once it holds `text` (the
+    /// pipe is read by another thread, which may still be behind when the
+    /// server has exited), or what it holds after `limit`.
+    pub(crate) fn stderr_with(&self, text: &str, limit: Duration) -> String {
+        wait_until(limit, || self.stderr().contains(text));
+        self.stderr()
+    }
+
     /// Waits up to `limit` for the server to exit; its status, or `None`.
     pub(crate) fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let mut status = None;
