@@ -78,9 +78,10 @@ impl Map {
     ///
     /// Each pass waits up to [`RunOptions::timeout`] for readiness (less
     /// when a timer is due sooner, not at all when a task is ready), calls
-    /// the handlers of every ready channel, fires due timers, and runs the
-    /// tasks woken so far. At the start, every channel's interest is asked
-    /// afresh.
+    /// the handlers of every ready channel (those that became ready since
+    /// the previous wait first: [`ServeOrder`](crate::ServeOrder)), fires
+    /// due timers, and runs the tasks woken so far. At the start, every
+    /// channel's interest is asked afresh.
     ///
     /// # Errors
     ///
