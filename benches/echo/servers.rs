@@ -21,7 +21,7 @@ pub(crate) enum Server {
     /// Ours as tasks over `TlsStream`.
     OursAsyncTls,
     /// `OursCallback`, `OursAsync`, `OursChat` serving ready channels in
-    /// the poller's order (`ServeOrder::Poller`): the tail's cause, back
+    /// the poller's order (`ServeOrder::Poller`), the order before issue 11
     /// (only when `--servers` names them).
     OursCallbackPo,
     OursAsyncPo,
@@ -115,7 +115,7 @@ pub(crate) struct Shared {
     /// otherwise).
     pub(crate) per_loop: Vec<AtomicUsize>,
     /// Our loop's per-pass figures, left by the server thread when its
-    /// loop returns (`--passes`, feature `pass-stats`).
+    /// loop returns (feature `pass-stats`).
     pub(crate) pass_report: Mutex<Option<String>>,
 }
 

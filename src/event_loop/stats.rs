@@ -2,7 +2,7 @@
 //! channels each wait reported, how long each wait slept, how long each
 //! pass ran before it waited again, and how long each ready channel
 //! waited within its pass before its dispatch began. Not part of the
-//! stable API; the echo bench's `--passes` prints them.
+//! stable API; the echo bench built with it prints them.
 
 use std::fmt;
 use std::time::{Duration, Instant};
