@@ -341,7 +341,7 @@ pub(crate) fn drive(
         rts: completed as f64 / elapsed.as_secs_f64(),
         p50_us: percentile(&latencies, 0.50),
         p99_us: percentile(&latencies, 0.99),
-        p999_us: tail.p999_us,
+        p999_us: percentile(&latencies, 0.999),
         tail,
         sleeps_per_rt: sleeps as f64 / completed.max(1) as f64,
         cpu_us: cpu.as_secs_f64() * 1e6 / completed as f64,

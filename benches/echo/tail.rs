@@ -1,4 +1,4 @@
-//! Where the slow round trips are (`--tail`): spread over connections, or
+//! Where the slow round trips are (`--verbose`): spread over connections, or
 //! bunched in time. A server that serves its ready connections in an
 //! unfair order puts the same connections in the tail again and again; a
 //! server that stalls puts many connections in the tail at the same moment.
@@ -23,8 +23,6 @@ pub(crate) struct Tail {
     /// Tail samples per 1 ms window that holds any (1 if they never
     /// bunch; near the connection count if whole passes stall).
     pub(crate) per_ms: f64,
-    /// p99.9 latency, microseconds.
-    pub(crate) p999_us: f64,
 }
 
 pub(crate) fn analyse(samples: &[Sample], conns: usize) -> Tail {
@@ -34,7 +32,6 @@ pub(crate) fn analyse(samples: &[Sample], conns: usize) -> Tail {
     let mut ns: Vec<u32> = samples.iter().map(|s| s.ns).collect();
     ns.sort_unstable();
     let p99 = ns[((ns.len() - 1) as f64 * 0.99) as usize];
-    let p999 = ns[((ns.len() - 1) as f64 * 0.999) as usize];
     let mut sum = vec![0f64; conns];
     let mut count = vec![0u64; conns];
     let mut tail = vec![0u64; conns];
@@ -64,6 +61,5 @@ pub(crate) fn analyse(samples: &[Sample], conns: usize) -> Tail {
         spread: max / min,
         top_tenth: top as f64 / in_tail.max(1) as f64,
         per_ms: in_tail as f64 / windows.len().max(1) as f64,
-        p999_us: p999 as f64 / 1e3,
     }
 }

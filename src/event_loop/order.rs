@@ -8,10 +8,10 @@
 //! next, and a channel that just missed a wait goes to the back of the
 //! next pass although it has waited longest: a whole pass and most of
 //! another. Under load that made our connections unequal, some served
-//! late pass after pass (measured in `BENCHMARKS.md`, "Tail latency"). Edge-triggered epoll, as tokio uses
-//! it, reports channels in the order they became ready; moving the
-//! newcomers to the front comes close to that order without giving up
-//! level triggering.
+//! late pass after pass (measured in `BENCHMARKS.md`, "Tail latency").
+//! Edge-triggered epoll, as tokio uses it, reports channels in the order
+//! they became ready; moving the newcomers to the front comes close to
+//! that order without giving up level triggering.
 
 use super::pass::Readiness;
 use crate::map::Inner;
@@ -28,21 +28,24 @@ pub(crate) fn newcomers_first(
     inner.waits = inner.waits.wrapping_add(1);
     let now = inner.waits;
     let previous = now.wrapping_sub(1);
-    let mut index = 0;
-    ready.retain(|&entry| {
-        index += 1;
-        if index <= from {
-            return true;
-        }
-        let Some(channel) = inner.id_for_key(entry.0).and_then(|id| inner.get_mut(id)) else {
-            return true;
-        };
-        let reported_before = channel.last_wait == previous;
-        channel.last_wait = now;
+    // A stable partition of `ready[from..]` in place: newcomers stay,
+    // channels reported again move to `again`, then follow.
+    let mut kept = from;
+    for i in from..ready.len() {
+        let entry = ready[i];
+        let channel = inner.id_for_key(entry.0).and_then(|id| inner.get_mut(id));
+        let reported_before = channel.is_some_and(|channel| {
+            let before = channel.last_wait == previous;
+            channel.last_wait = now;
+            before
+        });
         if reported_before {
             again.push(entry);
+        } else {
+            ready[kept] = entry;
+            kept += 1;
         }
-        !reported_before
-    });
+    }
+    ready.truncate(kept);
     ready.append(again);
 }
