@@ -342,6 +342,9 @@ fn main() {
                 f.tail.spread
             );
         }
+        if verbose {
+            print_quiet_third(&results, tokio_at, servers);
+        }
     }
     let multi = multi::Run {
         rounds,
@@ -390,4 +393,38 @@ fn main() {
     }
     tls::cleanup();
     println!("\ntotal {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// Prints each server's p99 ratio over the third of the rounds in which
+/// the reference made the most round trips: the rounds least disturbed by
+/// the host, where a tail of our own shows rather than the machine's
+/// stalls (see "Tail latency" in `BENCHMARKS.md`).
+fn print_quiet_third(results: &[Vec<Figures>], tokio_at: usize, servers: &[Server]) {
+    let reference = &results[tokio_at];
+    if reference.len() < 3 {
+        return;
+    }
+    let mut rounds: Vec<usize> = (0..reference.len()).collect();
+    rounds.sort_by(|&a, &b| reference[b].rts.total_cmp(&reference[a].rts));
+    rounds.truncate(reference.len().div_ceil(3));
+    let ratios: Vec<String> = results
+        .iter()
+        .enumerate()
+        .filter(|&(k, _)| k != tokio_at)
+        .map(|(k, figures)| {
+            let p99x = median(
+                rounds
+                    .iter()
+                    .map(|&i| figures[i].p99_us / reference[i].p99_us)
+                    .collect(),
+            );
+            format!("{} {p99x:.2}", servers[k].name())
+        })
+        .collect();
+    println!(
+        "quiet third ({} of {} rounds, most round trips for the reference): p99x {}",
+        rounds.len(),
+        reference.len(),
+        ratios.join(", ")
+    );
 }
