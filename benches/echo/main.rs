@@ -65,6 +65,22 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The median over `rounds` of `ours`' figure over the reference's in the
+/// same round (they ran one after the other), which drift on a noisy
+/// machine cancels out of better than a ratio of medians.
+fn paired_median(
+    ours: &[Figures],
+    reference: &[Figures],
+    rounds: impl Iterator<Item = usize>,
+    figure: fn(&Figures) -> f64,
+) -> f64 {
+    median(
+        rounds
+            .filter_map(|i| Some(figure(ours.get(i)?) / figure(reference.get(i)?)))
+            .collect(),
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--memory-child") {
@@ -306,18 +322,10 @@ fn main() {
                 ..Figures::default()
             })
             .collect();
-        // Each ratio is the median over the rounds of this server's figure
-        // over the reference's in the same round (they ran one after the
-        // other), which drift on a noisy machine cancels out of better
-        // than a ratio of medians.
+        // Each ratio is paired, round by round (see `paired_median`).
+        let all_rounds = 0..results[tokio_at].len();
         let paired = |k: usize, figure: fn(&Figures) -> f64| {
-            median(
-                results[k]
-                    .iter()
-                    .zip(&results[tokio_at])
-                    .map(|(ours, theirs)| figure(ours) / figure(theirs))
-                    .collect(),
-            )
+            paired_median(&results[k], &results[tokio_at], all_rounds.clone(), figure)
         };
         for (k, f) in med.iter().enumerate() {
             let sys = if count_syscalls {
@@ -412,12 +420,7 @@ fn print_quiet_third(results: &[Vec<Figures>], tokio_at: usize, servers: &[Serve
         .enumerate()
         .filter(|&(k, _)| k != tokio_at)
         .map(|(k, figures)| {
-            let p99x = median(
-                rounds
-                    .iter()
-                    .map(|&i| figures[i].p99_us / reference[i].p99_us)
-                    .collect(),
-            );
+            let p99x = paired_median(figures, reference, rounds.iter().copied(), |f| f.p99_us);
             format!("{} {p99x:.2}", servers[k].name())
         })
         .collect();
