@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::dispatcher::Dispatcher;
+use crate::event_loop::edge::Unspent;
 use crate::net::{Io, SocketKind, SocketState};
 use crate::out_queue::OutQueue;
 use crate::sys::{Interest, Registration};
@@ -84,6 +85,9 @@ pub(crate) struct Channel {
     /// The last wait (the map's `waits` count) that reported this channel
     /// ready: the pass orders channels by it (see `event_loop::order`).
     pub(crate) last_wait: u32,
+    /// Edge-triggered channels: what the running dispatch served and no
+    /// operation has shown used up (see `event_loop::edge`).
+    pub(crate) unspent: Unspent,
 }
 
 impl std::fmt::Debug for Channel {
@@ -138,6 +142,7 @@ impl Channel {
             idle: None,
             connect_task: None,
             last_wait: 0,
+            unspent: Unspent::default(),
         }
     }
 

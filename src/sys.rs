@@ -66,6 +66,11 @@ pub(crate) struct Registration<T: AsFd> {
     /// Level-triggered mode (all backends but event ports); without it,
     /// registrations are oneshot and re-armed after each event.
     level: bool,
+    /// Edge-triggered mode (epoll only, for plain stream sockets): the
+    /// poller reports a change of readiness once, in the order changes
+    /// happened, and the loop keeps what it learnt (see
+    /// `event_loop::edge`).
+    edge: bool,
 }
 
 impl<T: AsFd> Registration<T> {
@@ -77,13 +82,18 @@ impl<T: AsFd> Registration<T> {
     ///
     /// Whatever the poller's `add` returns, e.g. `EPERM` for a regular file
     /// on epoll, or `ENOSPC` when the user's watch limit is reached.
+    ///
+    /// `edge` asks for edge-triggered mode, granted only where the backend
+    /// is epoll (see [`Registration::is_edge`]).
     pub(crate) fn new(
         poller: Arc<Poller>,
         io: T,
         key: usize,
         interest: Interest,
+        edge: bool,
     ) -> io::Result<Self> {
         let level = poller.supports_level();
+        let edge = edge && level && EDGE_BACKEND && poller.supports_edge();
         let mut reg = Registration {
             io,
             poller,
@@ -92,6 +102,7 @@ impl<T: AsFd> Registration<T> {
             registered: false,
             armed: false,
             level,
+            edge,
         };
         reg.add(interest)?;
         if interest.is_empty() {
@@ -101,7 +112,9 @@ impl<T: AsFd> Registration<T> {
     }
 
     fn mode(&self) -> PollMode {
-        if self.level {
+        if self.edge {
+            PollMode::Edge
+        } else if self.level {
             PollMode::Level
         } else {
             PollMode::Oneshot
@@ -158,6 +171,21 @@ impl<T: AsFd> Registration<T> {
         Ok(())
     }
 
+    /// Whether the registration is edge-triggered: the poller reports each
+    /// change of readiness once, so whoever uses the object must remember
+    /// readiness until an operation shows it used up.
+    pub(crate) fn is_edge(&self) -> bool {
+        self.edge
+    }
+
+    /// Turns edge-triggered mode off from the next time the object is
+    /// added (so call [`rebuild`](Registration::rebuild) after it): for an
+    /// object that starts buffering input of its own, like TLS, which the
+    /// socket's readiness no longer describes.
+    pub(crate) fn use_level(&mut self) {
+        self.edge = false;
+    }
+
     /// Returns the registered object.
     pub(crate) fn get(&self) -> &T {
         &self.io
@@ -185,6 +213,23 @@ impl<T: AsFd> Registration<T> {
     ///
     /// The poller's `modify` or `add` error.
     pub(crate) fn set_interest(&mut self, interest: Interest) -> io::Result<()> {
+        self.set_interest_rechecking(interest, false)
+    }
+
+    /// [`set_interest`](Registration::set_interest), and if `recheck`, asks
+    /// the poller to look at an edge-triggered object again: a modified
+    /// edge-triggered registration reports the readiness the object has
+    /// now, as if it had just changed. One system call (the same one when
+    /// the interest changes too); nothing more for a level-triggered one.
+    ///
+    /// # Errors
+    ///
+    /// The poller's `modify` or `add` error.
+    pub(crate) fn set_interest_rechecking(
+        &mut self,
+        interest: Interest,
+        recheck: bool,
+    ) -> io::Result<()> {
         if interest.is_empty() {
             self.delete();
             return Ok(());
@@ -192,7 +237,7 @@ impl<T: AsFd> Registration<T> {
         if !self.registered {
             return self.add(interest);
         }
-        if interest == self.interest && self.armed {
+        if interest == self.interest && self.armed && !(recheck && self.edge) {
             return Ok(());
         }
         self.poller
@@ -209,6 +254,9 @@ impl<T: AsFd> Drop for Registration<T> {
         self.delete();
     }
 }
+
+/// Edge-triggered mode is used where it is tested: epoll.
+const EDGE_BACKEND: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 fn event(key: usize, interest: Interest) -> Event {
     Event::new(key, interest.read, interest.write)
@@ -229,6 +277,19 @@ pub(crate) fn recv_from(
     buf: &mut [u8],
 ) -> io::Result<(usize, socket2::SockAddr)> {
     socket.recv_from(as_uninit(buf))
+}
+
+/// Whether a stream socket has more to read: input, or an end of file
+/// that a read which came back short may have left behind (epoll, as
+/// `polling` registers it, reports a peer's shutdown that arrives with the
+/// last data as one edge). A one-byte `MSG_PEEK`; `false` only when it
+/// would block.
+pub(crate) fn has_more_input(io: &crate::net::Io) -> bool {
+    let crate::net::Io::Socket(socket) = io else {
+        return true;
+    };
+    let mut byte = [MaybeUninit::<u8>::uninit()];
+    !matches!(socket.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
 /// `recv(2)` with `MSG_OOB` into an initialised buffer.

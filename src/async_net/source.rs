@@ -99,6 +99,15 @@ impl Map {
         })
     }
 
+    /// Whether readiness was reported for `dir` since an operation last
+    /// found the socket would block.
+    pub(crate) fn is_ready(&self, id: ChannelId, dir: Direction) -> io::Result<bool> {
+        self.waiters(id, |w| match dir {
+            Direction::Read => w.ready.read,
+            Direction::Write => w.ready.write,
+        })
+    }
+
     /// Forgets the readiness reported for `dir` (an operation would block).
     pub(crate) fn clear_ready(&self, id: ChannelId, dir: Direction) {
         let _ = self.take_ready(id, dir);
@@ -119,7 +128,8 @@ impl Map {
 }
 
 /// Wakes the tasks an event is for. A direction that had no waiter is
-/// disarmed; one that had keeps its interest (no system call).
+/// disarmed (unless edge-triggered); one that had keeps its interest (no
+/// system call).
 pub(crate) fn wake_waiters(map: &Map, id: ChannelId, readable: bool, writable: bool) {
     let woken = {
         let mut inner = map.inner.borrow_mut();
@@ -132,13 +142,16 @@ pub(crate) fn wake_waiters(map: &Map, id: ChannelId, readable: bool, writable: b
         let mut armed = waiters.armed;
         waiters.ready.read |= readable;
         waiters.ready.write |= writable;
+        // An edge-triggered registration reports nothing again until the
+        // readiness changes: it stays armed, for free.
+        let keep = channel.reg.is_edge();
         let mut woken = Vec::new();
         if readable && armed.read {
-            armed.read = !waiters.read.is_empty();
+            armed.read = keep || !waiters.read.is_empty();
             woken.append(&mut waiters.read);
         }
         if writable && armed.write {
-            armed.write = !waiters.write.is_empty();
+            armed.write = keep || !waiters.write.is_empty();
             woken.append(&mut waiters.write);
         }
         waiters.armed = armed;
@@ -221,9 +234,11 @@ impl Source {
     /// Tries `op`; on would-block, waits for `dir` readiness. Each attempt
     /// spends one unit of the task's cooperative budget.
     ///
-    /// No wake-up can be lost between the failed attempt and arming: the
-    /// poller is level-triggered, so readiness that arrived in between is
-    /// reported by the next wait.
+    /// No wake-up can be lost between the failed attempt and arming: a
+    /// level-triggered poller reports readiness that arrived in between at
+    /// the next wait; an edge-triggered one was armed before the attempt
+    /// (or is armed after it, which makes epoll look at the socket anew)
+    /// and reports the change.
     pub(crate) fn poll_io<T>(
         &self,
         cx: &mut Context<'_>,
@@ -276,7 +291,9 @@ impl Source {
         if let Some(ready) = super::poll_ready_tls(&map, self.id, cx, dir)? {
             return ready;
         }
-        if map.take_ready(self.id, dir)? {
+        // Kept, not taken: an edge-triggered socket would not report input
+        // left unread again, so only a would-block forgets it.
+        if map.is_ready(self.id, dir)? {
             return Poll::Ready(Ok(()));
         }
         map.wait_ready(self.id, dir, cx.waker())?;

@@ -4,6 +4,7 @@
 use std::io;
 use std::time::Instant;
 
+use super::edge::Unspent;
 use super::pass::Readiness;
 use super::session::Session;
 use crate::async_net::wake_waiters;
@@ -43,7 +44,16 @@ pub(crate) fn dispatch(map: &Map, key: usize, ready: Readiness) {
                 ready.writable || ready.err,
             );
         }
-        (id, channel.reg.interest(), channel.state)
+        let interest = channel.reg.interest();
+        if channel.reg.is_edge() {
+            // Unspent until this dispatch's operations show otherwise.
+            channel.unspent = Unspent::served(
+                ready.readable && interest.read,
+                ready.writable,
+                ready.priority && interest.read,
+            );
+        }
+        (id, interest, channel.state)
     };
     let Some(mut session) = Session::open(map, id) else {
         return;

@@ -2,6 +2,7 @@
 //! callbacks.
 
 mod dispatch;
+pub(crate) mod edge;
 mod options;
 mod order;
 pub(crate) mod pass;

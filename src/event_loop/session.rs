@@ -167,7 +167,11 @@ impl<'a> Session<'a> {
             if let Some(channel) = inner.get_mut(self.id) {
                 if !channel.closing {
                     let interest = channel.interest(readable, writable);
-                    match channel.reg.set_interest(interest) {
+                    // An edge-triggered channel's poller is asked again
+                    // about readiness its dispatch did not see used up.
+                    let unspent = std::mem::take(&mut channel.unspent);
+                    let recheck = channel.reg.is_edge() && unspent.needs_recheck(interest);
+                    match channel.reg.set_interest_rechecking(interest, recheck) {
                         Ok(()) => {
                             channel.driver = Driver::Callback(Some(self.driver));
                             #[cfg(feature = "tls")]

@@ -324,6 +324,25 @@
 //!     first (each group in the poller's order); every ready channel is
 //!     still served in every pass. [`ServeOrder::Poller`](crate::ServeOrder::Poller)
 //!     restores the poller's order. The test is `tests/serve_order.rs`.
+//! 23. **Stream sockets are edge-triggered on Linux.** Python polls
+//!     level-triggered, and so did we: a channel with input left is
+//!     reported again by every wait, in the place the previous wait gave
+//!     it, so under load channels were served in the previous pass's order
+//!     rather than in the order their input arrived (`BENCHMARKS.md`, "Tail
+//!     latency"). Plain TCP and Unix stream channels are now registered
+//!     edge-triggered with epoll, which reports them in the order their
+//!     readiness changed, as tokio's are. The callbacks see no difference:
+//!     when a dispatch did not see its readiness used up (a read filled its
+//!     buffer, a write went out whole while the channel still wants to
+//!     write, the handler read nothing or read through
+//!     [`Map::raw_fd`](crate::Map::raw_fd)), the loop asks epoll to look
+//!     again, so `handle_read` is still called while input is left. Async
+//!     streams keep reported readiness until an operation would block, so
+//!     `readable()` returns at once while input may be left, and a task
+//!     reads until [`WouldBlock`](std::io::ErrorKind::WouldBlock) before it
+//!     waits again, as with tokio. Listeners, datagram sockets, pipes, TLS
+//!     streams and the other backends stay level-triggered. The tests are
+//!     `tests/edge_triggered.rs` and `tests/serve_order.rs`.
 //!
 //! [`Map`]: crate::Map
 //! [`Map::run`]: crate::Map::run

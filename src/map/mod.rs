@@ -309,7 +309,8 @@ impl Inner {
         } = socket;
         #[cfg(feature = "tls")]
         let handshake_timeout = io.tls().map(|t| t.handshake_timeout());
-        let reg = match Registration::new(self.poller.clone(), io, id.key(), interest) {
+        let edge = crate::event_loop::edge::wanted(&io, kind, state);
+        let reg = match Registration::new(self.poller.clone(), io, id.key(), interest, edge) {
             Ok(reg) => reg,
             Err(e) => {
                 self.free.push(index);

@@ -15,11 +15,17 @@ impl Map {
         let mut inner = self.inner.borrow_mut();
         let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
         let io = channel.reg.get();
+        let queued = !channel.out.is_empty() || io.has_buffered_output();
         let flushed = match io.flush_buffered() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(e),
             Ok(()) => channel.out.flush(|slices| io.write_vectored(slices)),
         };
+        if queued {
+            // Whatever is still queued met a full socket buffer.
+            let sent = channel.out.is_empty() && !io.has_buffered_output();
+            channel.unspent.note_write(Some((usize::from(sent), 1)));
+        }
         if let Err(e) = flushed {
             if is_disconnect(&e) {
                 channel.closing = true;
@@ -69,7 +75,10 @@ impl Map {
         }
         let mut rest = data;
         if channel.out.is_empty() && channel.state == SocketState::Connected && !data.is_empty() {
-            match channel.reg.get().write(data) {
+            let written = channel.reg.get().write(data);
+            let seen = written.as_ref().ok().map(|n| (*n, data.len()));
+            channel.unspent.note_write(seen);
+            match written {
                 Ok(n) => rest = &data[n..],
                 Err(e)
                     if matches!(

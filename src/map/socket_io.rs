@@ -25,10 +25,20 @@ impl Map {
     /// Runs `f` on the channel's socket, marking the channel closing if it
     /// reports a disconnect.
     fn with_io<T>(&self, id: ChannelId, f: impl FnOnce(&Io) -> io::Result<T>) -> io::Result<T> {
+        self.with_channel(id, |channel| f(channel.reg.get()))
+    }
+
+    /// Runs `f` on the channel, marking it closing if `f` reports a
+    /// disconnect.
+    fn with_channel<T>(
+        &self,
+        id: ChannelId,
+        f: impl FnOnce(&mut crate::channel::Channel) -> io::Result<T>,
+    ) -> io::Result<T> {
         let result = {
             let mut inner = self.inner.borrow_mut();
             let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
-            let result = f(channel.reg.get());
+            let result = f(channel);
             if let Err(e) = &result {
                 if is_disconnect(e) && channel.state != SocketState::Listening {
                     channel.closing = true;
@@ -41,7 +51,7 @@ impl Map {
     }
 
     pub(crate) fn recv(&self, id: ChannelId, buf: &mut [u8]) -> io::Result<usize> {
-        let wanted = !buf.is_empty();
+        let wanted = buf.len();
         self.read_with(id, wanted, |io| io.read(buf), |n| *n)
     }
 
@@ -50,16 +60,17 @@ impl Map {
         id: ChannelId,
         buf: &'b mut [MaybeUninit<u8>],
     ) -> io::Result<&'b mut [u8]> {
-        let wanted = !buf.is_empty();
+        let wanted = buf.len();
         self.read_with(id, wanted, |io| sys::read_uninit(io, buf), |b| b.len())
     }
 
-    /// One read on a channel's stream: notes end of file (a zero-length
-    /// read of a non-empty buffer) and disconnects, then settles.
+    /// One read of up to `wanted` bytes on a channel's stream: notes end of
+    /// file (a zero-length read of a non-empty buffer), disconnects and
+    /// whether input may be left, then settles.
     fn read_with<R>(
         &self,
         id: ChannelId,
-        wanted: bool,
+        wanted: usize,
         read: impl FnOnce(&Io) -> io::Result<R>,
         len: impl Fn(&R) -> usize,
     ) -> io::Result<R> {
@@ -73,10 +84,19 @@ impl Map {
             _ => {}
         }
         let result = read(channel.reg.get());
+        channel
+            .unspent
+            .note_read(result.as_ref().ok().map(|r| (len(r), wanted)));
+        if channel.reg.is_edge()
+            && matches!(&result, Ok(r) if len(r) > 0 && len(r) < wanted)
+            && sys::has_more_input(channel.reg.get())
+        {
+            channel.unspent.read = true;
+        }
         match &result {
             Ok(r)
                 if len(r) == 0
-                    && wanted
+                    && wanted > 0
                     && channel.kind != SocketKind::Datagram
                     && !channel.eof =>
             {
@@ -98,7 +118,12 @@ impl Map {
         if self.is_connecting(id) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        self.with_io(id, |io| io.write(buf))
+        self.with_channel(id, |channel| {
+            let result = channel.reg.get().write(buf);
+            let written = result.as_ref().ok().map(|n| (*n, buf.len()));
+            channel.unspent.note_write(written);
+            result
+        })
     }
 
     pub(crate) fn recv_from(&self, id: ChannelId, buf: &mut [u8]) -> io::Result<(usize, Address)> {
@@ -110,7 +135,11 @@ impl Map {
     }
 
     pub(crate) fn recv_out_of_band(&self, id: ChannelId, buf: &mut [u8]) -> io::Result<usize> {
-        self.with_io(id, |io| io.recv_out_of_band(buf))
+        self.with_channel(id, |channel| {
+            let result = channel.reg.get().recv_out_of_band(buf);
+            channel.unspent.urgent = false;
+            result
+        })
     }
 
     pub(crate) fn send_out_of_band(&self, id: ChannelId, buf: &[u8]) -> io::Result<usize> {
@@ -131,7 +160,12 @@ impl Map {
 
     /// Accepts one pending connection on listener `id`, made non-blocking.
     pub(crate) fn accept(&self, id: ChannelId) -> io::Result<(Socket, Address)> {
-        let (socket, addr) = self.with_io(id, |io| io.socket("accept")?.accept())?;
+        let (socket, addr) = self.with_channel(id, |channel| {
+            let result = channel.reg.get().socket("accept")?.accept();
+            // A pending connection taken may not be the last one.
+            channel.unspent.read = result.is_ok();
+            result
+        })?;
         let socket = Socket::from_socket2(socket, SocketState::Connected, SocketKind::Stream)?;
         Ok((socket, Address::from_sockaddr(&addr)))
     }

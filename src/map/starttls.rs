@@ -87,6 +87,8 @@ impl Map {
         let timeout = tls.handshake_timeout();
         let tls = tls.with_plain_prefix(prefix);
         let tls = Io::Tls(Box::new(tls));
+        // rustls buffers input the socket no longer shows.
+        channel.reg.use_level();
         channel.reg.rebuild(|io| *io = tls)?;
         inner.timers.schedule(
             std::time::Instant::now() + timeout,
