@@ -88,6 +88,9 @@ pub(crate) struct Channel {
     /// Edge-triggered channels: what the running dispatch served and no
     /// operation has shown used up (see `event_loop::edge`).
     pub(crate) unspent: Unspent,
+    /// Listed in the map's suspects (a read came back short since the
+    /// last check for an end of file).
+    pub(crate) suspect: bool,
 }
 
 impl std::fmt::Debug for Channel {
@@ -143,6 +146,7 @@ impl Channel {
             connect_task: None,
             last_wait: 0,
             unspent: Unspent::default(),
+            suspect: false,
         }
     }
 

@@ -52,9 +52,11 @@ impl Default for RunOptions {
 pub enum ServeOrder {
     /// Channels that became ready since the previous wait first, then those
     /// the previous wait reported too, each group in the poller's order.
-    /// This approximates the order in which they became ready: a
-    /// level-triggered poller keeps reporting the channels it reported
-    /// before ahead of ones that became ready after them.
+    /// For level-triggered channels this approximates the order in which
+    /// they became ready: a level-triggered poller keeps reporting the
+    /// channels it reported before ahead of ones that became ready after
+    /// them. (Stream channels on epoll are edge-triggered, and reported in
+    /// the order they became ready.)
     #[default]
     NewcomersFirst,
     /// Exactly the poller's order (Python's, which walks its map or the

@@ -11,7 +11,12 @@
 //! late pass after pass (measured in `BENCHMARKS.md`, "Tail latency").
 //! Edge-triggered epoll, as tokio uses it, reports channels in the order
 //! they became ready; moving the newcomers to the front comes close to
-//! that order without giving up level triggering.
+//! that order for the channels that stay level-triggered (listeners,
+//! datagrams, pipes, TLS). Stream channels are edge-triggered on epoll
+//! (see `event_loop::edge`), and there moving the channels the previous
+//! wait reported behind the others still measured as well as or better
+//! than the poller's order alone (`BENCHMARKS.md`, "Edge-triggered stream
+//! channels").
 
 use super::pass::Readiness;
 use crate::map::Inner;

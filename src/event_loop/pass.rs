@@ -70,25 +70,53 @@ fn merge_reported(ready: &mut Vec<(usize, Readiness)>, from: usize) {
     }
 }
 
+/// Waits for events, at most `timeout`; not at all if work is queued.
+/// The suspects' check (see `event_loop::edge`) may fall due in the
+/// middle: it runs then, and unless it finds something to serve, the wait
+/// goes on for the rest of `timeout`, so a pass still ends only with
+/// events, queued work or its full timeout.
+fn wait(inner: &mut crate::map::Inner, timeout: Option<Duration>) -> std::io::Result<()> {
+    // Channels queued for dispatch without a poller event (a TLS channel
+    // with decrypted input buffered) must not wait.
+    if inner.executor.shared.has_work() || !inner.ready.is_empty() {
+        inner.events.clear();
+        return inner
+            .poller
+            .wait(&mut inner.events, Some(Duration::ZERO))
+            .map(drop);
+    }
+    // The clock is read only when a timer or a suspect is pending.
+    if inner.timers.is_empty() && inner.suspects.is_empty() {
+        inner.events.clear();
+        return inner.poller.wait(&mut inner.events, timeout).map(drop);
+    }
+    let mut now = Instant::now();
+    let end = timeout.map(|t| now + t);
+    loop {
+        let left = end.map(|end| end.saturating_duration_since(now));
+        let until_timer = inner.timers.clamp(left, now);
+        let until = inner.suspects.clamp(until_timer, now);
+        inner.events.clear();
+        inner.poller.wait(&mut inner.events, until)?;
+        if !inner.events.is_empty() || until == until_timer {
+            return Ok(());
+        }
+        check_suspects(inner);
+        if !inner.ready.is_empty() {
+            return Ok(());
+        }
+        now = Instant::now();
+    }
+}
+
 /// Runs one pass with a wait of at most `timeout`.
 pub(crate) fn pass(map: &Map, timeout: Option<Duration>, order: ServeOrder) -> Result<()> {
     let mut ready = {
         let mut inner = map.inner.borrow_mut();
         let inner = &mut *inner;
-        // The clock is read only when a timer is pending.
-        // Channels queued for dispatch without a poller event (a TLS
-        // channel with decrypted input buffered) must not wait either.
-        let timeout = if inner.executor.shared.has_work() || !inner.ready.is_empty() {
-            Some(Duration::ZERO)
-        } else if inner.timers.is_empty() {
-            timeout
-        } else {
-            inner.timers.clamp(timeout, Instant::now())
-        };
-        inner.events.clear();
         #[cfg(feature = "pass-stats")]
         let started = inner.pass_stats.wait_starts();
-        inner.poller.wait(&mut inner.events, timeout)?;
+        wait(inner, timeout)?;
         let mut ready = std::mem::take(&mut inner.ready);
         let queued = ready.len();
         ready.extend(
@@ -118,11 +146,41 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>, order: ServeOrder) -> R
     let mut inner = map.inner.borrow_mut();
     ready.append(&mut inner.ready);
     inner.ready = ready;
+    if !inner.suspects.is_empty() {
+        check_suspects(&mut inner);
+    }
     drop(inner);
     // Timers before tasks, so a task a timer wakes runs in this pass.
     fire_timers(map);
     crate::executor::run_ready(map);
     Ok(())
+}
+
+/// Queues for the next pass the suspects (see `event_loop::edge`) whose
+/// check is due and whose socket still has something to read: an end of
+/// file that came with their last input.
+fn check_suspects(inner: &mut crate::map::Inner) {
+    let mut due = Vec::new();
+    inner.suspects.take_due(Instant::now(), &mut due);
+    for id in due {
+        let Some(channel) = inner.get_mut(id) else {
+            continue;
+        };
+        channel.suspect = false;
+        if !crate::sys::has_more_input(channel.reg.get()) {
+            continue;
+        }
+        let key = id.key();
+        if !inner.ready.iter().any(|(k, _)| *k == key) {
+            inner.ready.push((
+                key,
+                Readiness {
+                    readable: true,
+                    ..Readiness::default()
+                },
+            ));
+        }
+    }
 }
 
 fn fire_timers(map: &Map) {

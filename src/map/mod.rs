@@ -129,6 +129,8 @@ pub(crate) struct Inner {
     /// Waits on the poller so far (wrapping): names a wait for
     /// `Channel::last_wait`.
     pub(crate) waits: u32,
+    /// Edge-triggered channels whose input may still hold an end of file.
+    pub(crate) suspects: crate::event_loop::edge::Suspects,
     /// Per-pass figures (benchmarks only).
     #[cfg(feature = "pass-stats")]
     pub(crate) pass_stats: crate::event_loop::stats::Recorder,
@@ -186,6 +188,7 @@ impl Map {
                 stop: false,
                 unsettled: Vec::new(),
                 waits: 0,
+                suspects: Default::default(),
                 ready_again: Vec::new(),
                 #[cfg(feature = "pass-stats")]
                 pass_stats: Default::default(),

@@ -87,12 +87,11 @@ impl Map {
         channel
             .unspent
             .note_read(result.as_ref().ok().map(|r| (len(r), wanted)));
-        if channel.reg.is_edge()
-            && matches!(&result, Ok(r) if len(r) > 0 && len(r) < wanted)
-            && sys::has_more_input(channel.reg.get())
-        {
-            channel.unspent.read = true;
-        }
+        // Drained, though an end of file may be left (`event_loop::edge`).
+        let suspect = channel.reg.is_edge()
+            && !channel.suspect
+            && matches!(&result, Ok(r) if len(r) > 0 && len(r) < wanted);
+        channel.suspect |= suspect;
         match &result {
             Ok(r)
                 if len(r) == 0
@@ -108,6 +107,9 @@ impl Map {
             // nothing more to read.
             Err(e) if crate::error::is_tls(e) => channel.eof = true,
             _ => {}
+        }
+        if suspect {
+            inner.suspects.add(id);
         }
         drop(inner);
         self.settle(id);
