@@ -256,10 +256,96 @@ impl<T: AsFd> Drop for Registration<T> {
 }
 
 /// Edge-triggered mode is used where it is tested: epoll.
-const EDGE_BACKEND: bool = cfg!(any(target_os = "linux", target_os = "android"));
+pub(crate) const EDGE_BACKEND: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 fn event(key: usize, interest: Interest) -> Event {
     Event::new(key, interest.read, interest.write)
+}
+
+/// A one-shot timer as a pollable fd (Linux `timerfd`): it becomes
+/// readable once, when it expires. The loop arms one for its suspects
+/// (see `event_loop::edge`) at most once per check, rather than bounding
+/// every wait with a timeout, which makes `polling` arm a kernel timer for
+/// each wait.
+#[derive(Debug)]
+pub(crate) struct Ticker(std::os::fd::OwnedFd);
+
+impl Ticker {
+    /// A new, disarmed timer.
+    ///
+    /// # Errors
+    ///
+    /// `timerfd_create`'s (out of descriptors, say); `Unsupported` where
+    /// there is no timerfd (where no channel is edge-triggered either).
+    pub(crate) fn new() -> io::Result<Ticker> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use std::os::fd::FromRawFd;
+            // SAFETY: timerfd_create takes no pointers.
+            let fd = unsafe {
+                libc::timerfd_create(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `fd` was just created and is open, and nothing else
+            // owns it.
+            Ok(Ticker(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    /// Makes the fd readable once, `after` from now (replacing any earlier
+    /// expiry).
+    ///
+    /// # Errors
+    ///
+    /// `timerfd_settime`'s.
+    pub(crate) fn arm(&self, after: std::time::Duration) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            let spec = libc::itimerspec {
+                it_interval: zero,
+                it_value: libc::timespec {
+                    tv_sec: after.as_secs() as libc::time_t,
+                    tv_nsec: after.subsec_nanos() as libc::c_long,
+                },
+            };
+            // SAFETY: `spec` is a valid itimerspec that outlives the call,
+            // the old-value pointer may be null, and the fd is open (owned
+            // by `self`).
+            let r = unsafe {
+                libc::timerfd_settime(self.0.as_raw_fd(), 0, &spec, std::ptr::null_mut())
+            };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        let _ = after;
+        Ok(())
+    }
+
+    /// Takes the expiry, so that the fd is no longer readable.
+    pub(crate) fn clear(&self) {
+        let mut count = [0u8; 8];
+        // SAFETY: the pointer and length describe `count`, valid for writes
+        // of 8 bytes for the whole call; the fd is open (owned by `self`).
+        let _ = unsafe { libc::read(self.0.as_raw_fd(), count.as_mut_ptr().cast(), count.len()) };
+    }
+}
+
+impl AsFd for Ticker {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
 }
 
 /// Views an initialised byte buffer as a `MaybeUninit` one for socket2.

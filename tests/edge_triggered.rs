@@ -18,7 +18,9 @@ use std::io::Write;
 use std::net::Shutdown;
 use std::rc::Rc;
 
-use asyncore::{Ctx, Dispatcher, Map, Result, TcpStream};
+use std::time::Instant;
+
+use asyncore::{Ctx, Dispatcher, Map, Result, RunOptions, TcpStream};
 use util::{drain_nonblocking, payload, run_until, tcp_pair};
 
 /// What a handler received, shared with the test.
@@ -193,4 +195,39 @@ fn readable_keeps_readiness_until_an_operation_would_block() {
     peer.write_all(&data).unwrap();
     run_until(&map, "100 bytes read 10 at a time", || done.get());
     assert_eq!(*got.borrow(), data);
+}
+
+#[test]
+fn an_end_of_file_left_behind_is_noticed_by_a_loop_with_nothing_else_to_do() {
+    // The pass after the short read waits without a timeout and nothing
+    // else happens: only the loop's own check can wake it. A watchdog
+    // peer wakes it after the deadline instead, so a broken check fails
+    // the test rather than hanging it.
+    let map = Map::new().unwrap();
+    let (socket, mut peer) = tcp_pair();
+    let (reader, got, _) = PieceReader::new(4096, 0);
+    let eof = Rc::clone(&reader.eof);
+    map.add(socket, reader).unwrap();
+    let (watchdog, mut poke) = util::unix_pair();
+    map.add(watchdog, util::Inert).unwrap();
+    peer.write_all(b"bye").unwrap();
+    peer.shutdown(Shutdown::Write).unwrap();
+    let one_pass = RunOptions::new().timeout(None).count(1);
+    map.run(&one_pass).unwrap();
+    assert_eq!(*got.borrow(), b"bye", "the first pass reads the input");
+    let poker = std::thread::spawn(move || {
+        std::thread::sleep(util::DEADLINE);
+        let _ = poke.write_all(b"!");
+    });
+    let started = Instant::now();
+    while !eof.get() && started.elapsed() < util::DEADLINE {
+        map.run(&one_pass).unwrap();
+    }
+    assert!(eof.get(), "the end of file was seen");
+    assert!(
+        started.elapsed() < util::DEADLINE,
+        "seen by the loop's own check, not the watchdog: {:?}",
+        started.elapsed()
+    );
+    drop(poker);
 }

@@ -27,20 +27,26 @@
 //! data as the same edge, and nothing after it. So a channel whose read
 //! came back short is a [`Suspects`] entry, and at most once per
 //! [`EOF_CHECK`] the loop peeks at each suspect (one byte, `MSG_PEEK`) and
-//! serves the ones with something left. Peeking after every short read
-//! instead cost a system call per round trip, which showed as 5-10% fewer
-//! round trips in the bench's D; batching it costs one per channel per
-//! millisecond, and notices such an end of file at most that late.
+//! serves the ones with something left; a timerfd of the loop's own,
+//! armed once per check, wakes it for the check if nothing else does.
+//! Peeking after every short read instead cost a system call per round
+//! trip (about 10% of the round trips in the bench's B and D), and
+//! bounding each wait by the check instead made `polling` arm a kernel
+//! timer for every wait (about 20% in D). Batched, it costs one peek per
+//! suspect per millisecond, and notices such an end of file that late.
 //!
 //! Async channels keep the readiness an event reported until an operation
 //! would block (`Waiters::ready`), as tokio does; an edge-triggered one is
 //! never disarmed by an event that finds no task waiting.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::map::ChannelId;
+use polling::{Events, Poller};
+
+use crate::map::{ChannelId, TICK_KEY};
 use crate::net::{Io, SocketKind, SocketState};
-use crate::sys::Interest;
+use crate::sys::{Interest, Registration, Ticker};
 
 /// How long an end of file that arrived with a stream's last input may go
 /// unnoticed at most.
@@ -49,29 +55,52 @@ pub(crate) const EOF_CHECK: Duration = Duration::from_millis(1);
 /// Edge-triggered channels whose read came back short since the last
 /// check: input may still hold an end of file.
 #[derive(Debug)]
-pub(crate) struct Suspects<T = ChannelId> {
+pub(crate) struct Suspects {
     /// The channels, each once (see `Channel::suspect`).
-    ids: Vec<T>,
+    ids: Vec<ChannelId>,
     /// When they are to be checked.
     due: Option<Instant>,
+    /// Wakes the loop for the check if nothing else does: registered
+    /// under [`TICK_KEY`]; `None` where there is no timerfd, or none could
+    /// be made.
+    ticker: Option<Registration<Ticker>>,
 }
 
-impl<T> Default for Suspects<T> {
-    fn default() -> Self {
+impl Suspects {
+    /// No suspects yet, with a timer registered with `poller` (made with
+    /// the map, so that a map's descriptors do not change as it runs).
+    pub(crate) fn new(poller: &Arc<Poller>) -> Suspects {
+        let read = Interest {
+            read: true,
+            write: false,
+        };
+        let ticker = if crate::sys::EDGE_BACKEND {
+            Ticker::new()
+                .and_then(|t| Registration::new(poller.clone(), t, TICK_KEY, read, false))
+                .ok()
+        } else {
+            None
+        };
         Suspects {
             ids: Vec::new(),
             due: None,
+            ticker,
         }
     }
-}
 
-impl<T> Suspects<T> {
-    /// Adds channel `id` (not yet a suspect).
-    pub(crate) fn add(&mut self, id: T) {
+    /// Adds channel `id` (not yet a suspect), arming the check if it is
+    /// the first. Returns `false`, adding nothing, if no timer could be
+    /// armed: the caller then checks the channel at once.
+    pub(crate) fn add(&mut self, id: ChannelId) -> bool {
         if self.ids.is_empty() {
+            let armed = self.ticker.as_ref().map(|t| t.get().arm(EOF_CHECK));
+            if !matches!(armed, Some(Ok(()))) {
+                return false;
+            }
             self.due = Some(Instant::now() + EOF_CHECK);
         }
         self.ids.push(id);
+        true
     }
 
     /// Whether there is nobody to check.
@@ -79,19 +108,20 @@ impl<T> Suspects<T> {
         self.ids.is_empty()
     }
 
-    /// Shortens a wait of `timeout` so that it ends when the check is due.
-    pub(crate) fn clamp(&self, timeout: Option<Duration>, now: Instant) -> Option<Duration> {
-        match self.due {
-            Some(due) if !self.ids.is_empty() => {
-                let until = due.saturating_duration_since(now);
-                Some(timeout.map_or(until, |t| t.min(until)))
-            }
-            _ => timeout,
+    /// Whether `events` holds the check's wake-up (which is then taken).
+    pub(crate) fn ticked(&self, events: &Events) -> bool {
+        let Some(ticker) = &self.ticker else {
+            return false;
+        };
+        let ticked = events.iter().any(|e| e.key == TICK_KEY);
+        if ticked {
+            ticker.get().clear();
         }
+        ticked
     }
 
     /// Takes the suspects if their check is due at `now`, into `into`.
-    pub(crate) fn take_due(&mut self, now: Instant, into: &mut Vec<T>) {
+    pub(crate) fn take_due(&mut self, now: Instant, into: &mut Vec<ChannelId>) {
         if self.due.is_some_and(|due| now >= due) {
             into.append(&mut self.ids);
             self.due = None;
@@ -109,45 +139,72 @@ pub(crate) fn wanted(io: &Io, kind: SocketKind, state: SocketState) -> bool {
 }
 
 /// What the dispatch of an edge-triggered channel served and no operation
-/// has shown used up since.
+/// has shown used up since: bits, so that the channel record (which every
+/// idle connection costs) stays the size it was.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Unspent {
-    /// Input (or a pending connection) may be left.
-    pub(crate) read: bool,
-    /// Room to write may be left.
-    pub(crate) write: bool,
-    /// Urgent data was reported: a read stops short at the urgent mark with
-    /// input after it, so a short read proves nothing.
-    pub(crate) urgent: bool,
-}
+pub(crate) struct Unspent(u8);
 
 impl Unspent {
+    /// Input (or a pending connection) may be left.
+    const READ: u8 = 1;
+    /// Room to write may be left.
+    const WRITE: u8 = 2;
+    /// Urgent data was reported: a read stops short at the urgent mark with
+    /// input after it, so a short read proves nothing.
+    const URGENT: u8 = 4;
+
     /// What a dispatch serving `read`/`write`/`urgent` starts from: all of
     /// it unspent until an operation shows otherwise.
     pub(crate) fn served(read: bool, write: bool, urgent: bool) -> Unspent {
-        Unspent {
-            read,
-            write,
-            urgent,
+        Unspent(
+            (u8::from(read) * Self::READ)
+                | (u8::from(write) * Self::WRITE)
+                | (u8::from(urgent) * Self::URGENT),
+        )
+    }
+
+    fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.0 |= bit;
+        } else {
+            self.0 &= !bit;
         }
+    }
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
     }
 
     /// Notes a read of `n` bytes into a buffer of `len` (a short read on a
     /// stream means its buffer was drained), or one that failed.
     pub(crate) fn note_read(&mut self, result: Option<(usize, usize)>) {
-        self.read = matches!(result, Some((n, len)) if n > 0 && n == len);
+        let full = matches!(result, Some((n, len)) if n > 0 && n == len);
+        self.set(Self::READ, full);
+    }
+
+    /// Notes an accept: one that took a connection may not have taken the
+    /// last one.
+    pub(crate) fn note_accept(&mut self, accepted: bool) {
+        self.set(Self::READ, accepted);
+    }
+
+    /// Notes a read of urgent data (whatever it returned).
+    pub(crate) fn note_urgent_read(&mut self) {
+        self.set(Self::URGENT, false);
     }
 
     /// Notes a write of `n` of `len` bytes (a partial one means the socket
     /// buffer is full), or one that failed.
     pub(crate) fn note_write(&mut self, result: Option<(usize, usize)>) {
-        self.write = matches!(result, Some((n, len)) if n == len);
+        let whole = matches!(result, Some((n, len)) if n == len);
+        self.set(Self::WRITE, whole);
     }
 
     /// Whether the poller must look again, given the interest the channel
     /// now has.
     pub(crate) fn needs_recheck(self, interest: Interest) -> bool {
-        (interest.read && (self.read || self.urgent)) || (interest.write && self.write)
+        (interest.read && (self.has(Self::READ) || self.has(Self::URGENT)))
+            || (interest.write && self.has(Self::WRITE))
     }
 }
 
@@ -168,10 +225,17 @@ mod tests {
         u.note_read(Some((64, 4096)));
         assert!(!u.needs_recheck(BOTH));
         // End of file and errors leave nothing to read.
+        u.note_read(Some((4096, 4096)));
         u.note_read(Some((0, 4096)));
-        assert!(!u.read);
+        assert!(!u.needs_recheck(BOTH));
+        u.note_read(Some((4096, 4096)));
         u.note_read(None);
-        assert!(!u.read);
+        assert!(!u.needs_recheck(BOTH));
+        // An accept that took a connection leaves more possibly pending.
+        u.note_accept(true);
+        assert!(u.needs_recheck(BOTH));
+        u.note_accept(false);
+        assert!(!u.needs_recheck(BOTH));
     }
 
     #[test]
@@ -194,23 +258,36 @@ mod tests {
         u.note_read(Some((3, 4096)));
         assert!(u.needs_recheck(BOTH));
         assert!(!u.needs_recheck(Interest::NONE));
+        u.note_urgent_read();
+        assert!(!u.needs_recheck(BOTH));
     }
 
     #[test]
-    fn suspects_are_due_after_the_check_interval_and_bound_the_wait() {
-        let mut s = Suspects::<u32>::default();
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn suspects_are_due_after_the_check_interval_and_wake_the_poller() {
+        let poller = Arc::new(Poller::new().unwrap());
+        let mut s = Suspects::new(&poller);
         let mut due = Vec::new();
-        assert_eq!(s.clamp(None, Instant::now()), None, "nobody to check");
-        let id = 7;
-        s.add(id);
-        let now = Instant::now();
-        assert!(s.clamp(None, now).is_some_and(|t| t <= EOF_CHECK));
-        s.take_due(now, &mut due);
+        let id = ChannelId {
+            index: 7,
+            generation: 0,
+        };
+        assert!(s.add(id), "a timerfd is there on Linux");
+        s.take_due(Instant::now(), &mut due);
         assert!(due.is_empty(), "not due yet");
-        s.take_due(now + EOF_CHECK, &mut due);
+        // Nothing else to wake the poller: the check's timer does.
+        let mut events = Events::new();
+        poller
+            .wait(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        assert!(s.ticked(&events));
+        s.take_due(Instant::now(), &mut due);
         assert_eq!(due, [id]);
         assert!(s.is_empty());
-        assert_eq!(s.clamp(Some(EOF_CHECK * 5), now), Some(EOF_CHECK * 5));
+        // Taken: the timer no longer reports.
+        events.clear();
+        poller.wait(&mut events, Some(Duration::ZERO)).unwrap();
+        assert!(!s.ticked(&events));
     }
 
     #[test]

@@ -71,7 +71,7 @@ fn merge_reported(ready: &mut Vec<(usize, Readiness)>, from: usize) {
 }
 
 /// Waits for events, at most `timeout`; not at all if work is queued.
-/// The suspects' check (see `event_loop::edge`) may fall due in the
+/// The suspects' check (see `event_loop::edge`) may wake the wait in the
 /// middle: it runs then, and unless it finds something to serve, the wait
 /// goes on for the rest of `timeout`, so a pass still ends only with
 /// events, queued work or its full timeout.
@@ -85,27 +85,32 @@ fn wait(inner: &mut crate::map::Inner, timeout: Option<Duration>) -> std::io::Re
             .wait(&mut inner.events, Some(Duration::ZERO))
             .map(drop);
     }
-    // The clock is read only when a timer or a suspect is pending.
-    if inner.timers.is_empty() && inner.suspects.is_empty() {
-        inner.events.clear();
-        return inner.poller.wait(&mut inner.events, timeout).map(drop);
-    }
-    let mut now = Instant::now();
-    let end = timeout.map(|t| now + t);
+    // The clock is read only when a timer is pending, or when the check
+    // may cut a bounded wait short.
+    let end = match timeout {
+        Some(t) if !inner.suspects.is_empty() => Some(Instant::now() + t),
+        _ => None,
+    };
     loop {
-        let left = end.map(|end| end.saturating_duration_since(now));
-        let until_timer = inner.timers.clamp(left, now);
-        let until = inner.suspects.clamp(until_timer, now);
+        let left = match end {
+            Some(end) => Some(end.saturating_duration_since(Instant::now())),
+            None => timeout,
+        };
+        let until = if inner.timers.is_empty() {
+            left
+        } else {
+            inner.timers.clamp(left, Instant::now())
+        };
         inner.events.clear();
         inner.poller.wait(&mut inner.events, until)?;
-        if !inner.events.is_empty() || until == until_timer {
+        if !inner.suspects.ticked(&inner.events) {
             return Ok(());
         }
         check_suspects(inner);
-        if !inner.ready.is_empty() {
+        let woken_for_nothing = inner.events.len() == 1 && inner.ready.is_empty();
+        if !woken_for_nothing || until == Some(Duration::ZERO) {
             return Ok(());
         }
-        now = Instant::now();
     }
 }
 
@@ -123,6 +128,7 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>, order: ServeOrder) -> R
             inner
                 .events
                 .iter()
+                .filter(|e| e.key != crate::map::TICK_KEY)
                 .map(|e| (e.key, Readiness::from_event(&e))),
         );
         merge_reported(&mut ready, queued);

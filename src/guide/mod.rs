@@ -336,7 +336,11 @@
 //!     buffer, a write went out whole while the channel still wants to
 //!     write, the handler read nothing or read through
 //!     [`Map::raw_fd`](crate::Map::raw_fd)), the loop asks epoll to look
-//!     again, so `handle_read` is still called while input is left. Async
+//!     again, so `handle_read` is still called while input is left. One
+//!     thing comes later: a peer's end of file that arrives with its last
+//!     data is one edge with it, so after a read that came back short the
+//!     loop peeks for it, batched once per millisecond: `handle_eof` may
+//!     run up to a millisecond after the last `handle_read`. Async
 //!     streams keep reported readiness until an operation would block, so
 //!     `readable()` returns at once while input may be left, and a task
 //!     reads until [`WouldBlock`](std::io::ErrorKind::WouldBlock) before it

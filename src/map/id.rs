@@ -23,6 +23,11 @@ pub struct ChannelId {
     pub(crate) generation: u32,
 }
 
+/// A poller key no channel has (its index part is above
+/// [`ChannelId::MAX_INDEX`]): the loop's own timer for suspects (see
+/// `event_loop::edge`).
+pub(crate) const TICK_KEY: usize = INDEX_MASK;
+
 impl ChannelId {
     /// The poller key for this id. Never `usize::MAX`, which `polling`
     /// reserves: the index part is always below its mask.
@@ -76,5 +81,7 @@ mod tests {
             generation: u32::MAX,
         };
         assert_ne!(top.key(), usize::MAX);
+        assert_ne!(ChannelId::from_key(top.key()).0 as usize, TICK_KEY);
+        assert!(ChannelId::from_key(TICK_KEY).0 as usize > ChannelId::MAX_INDEX);
     }
 }

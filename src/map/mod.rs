@@ -23,6 +23,7 @@ use polling::{Events, Poller};
 
 pub(crate) use connect::ConnectTask;
 pub use id::ChannelId;
+pub(crate) use id::TICK_KEY;
 pub use shutdown::{ShutdownRequested, ShutdownSummary};
 pub use thread_default::{close_all, default_map, run};
 pub(crate) use weak::WeakMap;
@@ -174,6 +175,7 @@ impl Map {
     pub fn new() -> io::Result<Map> {
         let poller = Arc::new(Poller::new()?);
         let shared = Arc::new(Shared::new(poller.clone()));
+        let suspects = crate::event_loop::edge::Suspects::new(&poller);
         Ok(Map {
             inner: Rc::new(RefCell::new(Inner {
                 poller,
@@ -188,7 +190,7 @@ impl Map {
                 stop: false,
                 unsettled: Vec::new(),
                 waits: 0,
-                suspects: Default::default(),
+                suspects,
                 ready_again: Vec::new(),
                 #[cfg(feature = "pass-stats")]
                 pass_stats: Default::default(),

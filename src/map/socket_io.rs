@@ -108,8 +108,14 @@ impl Map {
             Err(e) if crate::error::is_tls(e) => channel.eof = true,
             _ => {}
         }
-        if suspect {
-            inner.suspects.add(id);
+        // Without a timer for a later check, look now.
+        if suspect && !inner.suspects.add(id) {
+            if let Some(channel) = inner.get_mut(id) {
+                channel.suspect = false;
+                if sys::has_more_input(channel.reg.get()) {
+                    channel.unspent.note_read(Some((1, 1)));
+                }
+            }
         }
         drop(inner);
         self.settle(id);
@@ -139,7 +145,7 @@ impl Map {
     pub(crate) fn recv_out_of_band(&self, id: ChannelId, buf: &mut [u8]) -> io::Result<usize> {
         self.with_channel(id, |channel| {
             let result = channel.reg.get().recv_out_of_band(buf);
-            channel.unspent.urgent = false;
+            channel.unspent.note_urgent_read();
             result
         })
     }
@@ -165,7 +171,7 @@ impl Map {
         let (socket, addr) = self.with_channel(id, |channel| {
             let result = channel.reg.get().socket("accept")?.accept();
             // A pending connection taken may not be the last one.
-            channel.unspent.read = result.is_ok();
+            channel.unspent.note_accept(result.is_ok());
             result
         })?;
         let socket = Socket::from_socket2(socket, SocketState::Connected, SocketKind::Stream)?;
