@@ -88,9 +88,9 @@ pub(crate) struct Channel {
     /// Edge-triggered channels: what the running dispatch served and no
     /// operation has shown used up (see `event_loop::edge`).
     pub(crate) unspent: Unspent,
-    /// Listed in the map's suspects (a read came back short since the
-    /// last check for an end of file).
-    pub(crate) suspect: bool,
+    /// Listed in the map's suspects: the check interval of its last read
+    /// that came back short (see `event_loop::edge`); 0 when not listed.
+    pub(crate) suspect: u8,
 }
 
 impl std::fmt::Debug for Channel {
@@ -146,7 +146,7 @@ impl Channel {
             connect_task: None,
             last_wait: 0,
             unspent: Unspent::default(),
-            suspect: false,
+            suspect: 0,
         }
     }
 

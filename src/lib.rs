@@ -20,9 +20,10 @@
 //!
 //! The loop waits with the [`polling`] crate: epoll on Linux, kqueue on
 //! macOS and the BSDs, event ports on illumos, poll(2) elsewhere. Sockets
-//! stay registered, level-triggered, and a channel costs a system call only
-//! when its interest changes, so a pass is O(ready channels), not
-//! O(channels).
+//! stay registered (plain stream sockets edge-triggered on epoll, the rest
+//! level-triggered: see the guide's difference 23), and a channel costs a
+//! system call only when its interest changes, so a pass is O(ready
+//! channels), not O(channels).
 //!
 //! The async face lives in the same map: a small executor of our own
 //! ([`Map::spawn`], [`Map::block_on`], [`JoinHandle`], [`RemoteHandle`]

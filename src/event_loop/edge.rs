@@ -64,6 +64,9 @@ pub(crate) struct Suspects {
     /// under [`TICK_KEY`]; `None` where there is no timerfd, or none could
     /// be made.
     ticker: Option<Registration<Ticker>>,
+    /// The current check interval's number (never 0, which marks a
+    /// channel as not listed).
+    interval: u8,
 }
 
 impl Suspects {
@@ -85,13 +88,27 @@ impl Suspects {
             ids: Vec::new(),
             due: None,
             ticker,
+            interval: 1,
         }
+    }
+
+    /// The current check interval: what a channel that reads short now
+    /// records.
+    pub(crate) fn interval(&self) -> u8 {
+        self.interval
     }
 
     /// Adds channel `id` (not yet a suspect), arming the check if it is
     /// the first. Returns `false`, adding nothing, if no timer could be
     /// armed: the caller then checks the channel at once.
     pub(crate) fn add(&mut self, id: ChannelId) -> bool {
+        self.keep(id)
+    }
+
+    /// Lists channel `id` for the next check again (it read short in the
+    /// interval that just ended, so it is busy rather than quiet); as
+    /// [`add`](Suspects::add).
+    pub(crate) fn keep(&mut self, id: ChannelId) -> bool {
         if self.ids.is_empty() {
             let armed = self.ticker.as_ref().map(|t| t.get().arm(EOF_CHECK));
             if !matches!(armed, Some(Ok(()))) {
@@ -120,12 +137,17 @@ impl Suspects {
         ticked
     }
 
-    /// Takes the suspects if their check is due at `now`, into `into`.
-    pub(crate) fn take_due(&mut self, now: Instant, into: &mut Vec<ChannelId>) {
-        if self.due.is_some_and(|due| now >= due) {
-            into.append(&mut self.ids);
-            self.due = None;
+    /// Takes the suspects into `into` if their check is due at `now`, and
+    /// starts a new interval; returns the number of the one that ended.
+    pub(crate) fn take_due(&mut self, now: Instant, into: &mut Vec<ChannelId>) -> Option<u8> {
+        if self.due.is_none_or(|due| now < due) {
+            return None;
         }
+        into.append(&mut self.ids);
+        self.due = None;
+        let ended = self.interval;
+        self.interval = self.interval.checked_add(1).unwrap_or(1);
+        Some(ended)
     }
 }
 
@@ -273,17 +295,17 @@ mod tests {
             generation: 0,
         };
         assert!(s.add(id), "a timerfd is there on Linux");
-        s.take_due(Instant::now(), &mut due);
-        assert!(due.is_empty(), "not due yet");
+        assert_eq!(s.take_due(Instant::now(), &mut due), None, "not due yet");
         // Nothing else to wake the poller: the check's timer does.
         let mut events = Events::new();
         poller
             .wait(&mut events, Some(Duration::from_secs(5)))
             .unwrap();
         assert!(s.ticked(&events));
-        s.take_due(Instant::now(), &mut due);
+        assert_eq!(s.take_due(Instant::now(), &mut due), Some(1));
         assert_eq!(due, [id]);
         assert!(s.is_empty());
+        assert_eq!(s.interval(), 2, "a new interval");
         // Taken: the timer no longer reports.
         events.clear();
         poller.wait(&mut events, Some(Duration::ZERO)).unwrap();

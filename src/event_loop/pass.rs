@@ -162,17 +162,27 @@ pub(crate) fn pass(map: &Map, timeout: Option<Duration>, order: ServeOrder) -> R
     Ok(())
 }
 
-/// Queues for the next pass the suspects (see `event_loop::edge`) whose
-/// check is due and whose socket still has something to read: an end of
-/// file that came with their last input.
+/// Checks the suspects (see `event_loop::edge`) if the check is due:
+/// those that read short again in the interval that just ended are busy
+/// and stay listed; the others are peeked at, and the ones whose socket
+/// still has something to read (an end of file that came with their last
+/// input) are queued for the next pass.
 fn check_suspects(inner: &mut crate::map::Inner) {
     let mut due = Vec::new();
-    inner.suspects.take_due(Instant::now(), &mut due);
+    let Some(ended) = inner.suspects.take_due(Instant::now(), &mut due) else {
+        return;
+    };
     for id in due {
         let Some(channel) = inner.get_mut(id) else {
             continue;
         };
-        channel.suspect = false;
+        if channel.suspect == ended && inner.suspects.keep(id) {
+            continue;
+        }
+        let Some(channel) = inner.get_mut(id) else {
+            continue;
+        };
+        channel.suspect = 0;
         if !crate::sys::has_more_input(channel.reg.get()) {
             continue;
         }

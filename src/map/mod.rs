@@ -54,9 +54,12 @@ use crate::timer::Timers;
 ///
 /// * **Waiting.** The map waits with [`polling`], i.e. epoll on Linux,
 ///   kqueue on macOS and the BSDs, event ports on illumos, poll(2)
-///   elsewhere. Sockets are registered level-triggered and the registered
-///   interest is cached, so a channel whose `readable()`/`writable()` did
-///   not change costs no system call in a pass.
+///   elsewhere. Sockets stay registered (plain stream sockets
+///   edge-triggered on epoll, in the order their readiness changed; the
+///   rest level-triggered) and the registered interest is cached, so a
+///   channel whose `readable()`/`writable()` did not change costs no
+///   system call in a pass. A handler is called again while its input is
+///   left either way.
 /// * **When interest is asked.** A channel's `readable()`/`writable()` are
 ///   asked after each of its own callbacks, when it is added, when code
 ///   touches it through the map ([`Map::push`], [`Map::refresh`]), and for

@@ -75,6 +75,7 @@ impl Map {
         len: impl Fn(&R) -> usize,
     ) -> io::Result<R> {
         let mut inner = self.inner.borrow_mut();
+        let interval = inner.suspects.interval();
         let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
         match channel.state {
             SocketState::Listening => return Err(unsupported("recv on a listening socket")),
@@ -88,10 +89,12 @@ impl Map {
             .unspent
             .note_read(result.as_ref().ok().map(|r| (len(r), wanted)));
         // Drained, though an end of file may be left (`event_loop::edge`).
-        let suspect = channel.reg.is_edge()
-            && !channel.suspect
-            && matches!(&result, Ok(r) if len(r) > 0 && len(r) < wanted);
-        channel.suspect |= suspect;
+        let short =
+            channel.reg.is_edge() && matches!(&result, Ok(r) if len(r) > 0 && len(r) < wanted);
+        let suspect = short && channel.suspect == 0;
+        if short {
+            channel.suspect = interval;
+        }
         match &result {
             Ok(r)
                 if len(r) == 0
@@ -111,7 +114,7 @@ impl Map {
         // Without a timer for a later check, look now.
         if suspect && !inner.suspects.add(id) {
             if let Some(channel) = inner.get_mut(id) {
-                channel.suspect = false;
+                channel.suspect = 0;
                 if sys::has_more_input(channel.reg.get()) {
                     channel.unspent.note_read(Some((1, 1)));
                 }
