@@ -25,15 +25,17 @@
 //! necessarily its end: epoll, as `polling` registers it (without
 //! `EPOLLRDHUP`), reports a peer's shutdown that arrives with the last
 //! data as the same edge, and nothing after it. So a channel whose read
-//! came back short is a [`Suspects`] entry, and at most once per
-//! [`EOF_CHECK`] the loop peeks at each suspect (one byte, `MSG_PEEK`) and
-//! serves the ones with something left; a timerfd of the loop's own,
-//! armed once per check, wakes it for the check if nothing else does.
-//! Peeking after every short read instead cost a system call per round
-//! trip (about 10% of the round trips in the bench's B and D), and
-//! bounding each wait by the check instead made `polling` arm a kernel
-//! timer for every wait (about 20% in D). Batched, it costs one peek per
-//! suspect per millisecond, and notices such an end of file that late.
+//! came back short is a [`Suspects`] entry, checked once per
+//! [`EOF_CHECK`]: a suspect that read short again in the interval that
+//! just ended is busy (its next edge will come) and stays listed; one
+//! that stayed quiet for a whole interval gets a one-byte `MSG_PEEK`, and
+//! is served if something is left. A timerfd of the loop's own, armed once
+//! per check, wakes it for the check if nothing else does. Peeking after
+//! every short read instead cost a system call per round trip (about 10%
+//! of the round trips in the bench's B and D), and bounding each wait by
+//! the check instead made `polling` arm a kernel timer for every wait
+//! (about 20% in D). So under load nothing is peeked, and such an end of
+//! file is noticed at most two intervals late.
 //!
 //! Async channels keep the readiness an event reported until an operation
 //! would block (`Waiters::ready`), as tokio does; an edge-triggered one is
@@ -48,8 +50,8 @@ use crate::map::{ChannelId, TICK_KEY};
 use crate::net::{Io, SocketKind, SocketState};
 use crate::sys::{Interest, Registration, Ticker};
 
-/// How long an end of file that arrived with a stream's last input may go
-/// unnoticed at most.
+/// The suspects' check interval: an end of file that arrived with a
+/// stream's last input goes unnoticed for at most twice this.
 pub(crate) const EOF_CHECK: Duration = Duration::from_millis(1);
 
 /// Edge-triggered channels whose read came back short since the last

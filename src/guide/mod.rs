@@ -339,8 +339,9 @@
 //!     again, so `handle_read` is still called while input is left. One
 //!     thing comes later: a peer's end of file that arrives with its last
 //!     data is one edge with it, so after a read that came back short the
-//!     loop peeks for it, batched once per millisecond: `handle_eof` may
-//!     run up to a millisecond after the last `handle_read`. Async
+//!     loop peeks for it once the channel has been quiet for a
+//!     millisecond: `handle_eof` may run up to two milliseconds after the
+//!     last `handle_read`. Async
 //!     streams keep reported readiness until an operation would block, so
 //!     `readable()` returns at once while input may be left, and a task
 //!     reads until [`WouldBlock`](std::io::ErrorKind::WouldBlock) before it
