@@ -107,7 +107,10 @@ fn wait(inner: &mut crate::map::Inner, timeout: Option<Duration>) -> std::io::Re
             return Ok(());
         }
         check_suspects(inner);
-        let woken_for_nothing = inner.events.len() == 1 && inner.ready.is_empty();
+        // Only the check's timer, and no other thread's wake-up either.
+        let woken_for_nothing = inner.events.len() == 1
+            && inner.ready.is_empty()
+            && !inner.executor.shared.was_called();
         if !woken_for_nothing || until == Some(Duration::ZERO) {
             return Ok(());
         }

@@ -89,6 +89,13 @@ impl Shared {
     }
 
     /// Whether something is ready to run, so the next wait must not block.
+    /// Whether another thread asked the loop for something: work, or a
+    /// stop. (`polling` takes its wake-up without reporting it, so a wait
+    /// that returned with nothing else to show may have been that.)
+    pub(crate) fn was_called(&self) -> bool {
+        self.has_work() || self.stop.load(Ordering::Acquire)
+    }
+
     pub(crate) fn has_work(&self) -> bool {
         self.main_woken.load(Ordering::Acquire)
             || !lock(&self.queue).is_empty()
