@@ -91,14 +91,6 @@ impl Map {
         }
     }
 
-    /// Takes the readiness reported for `dir`.
-    pub(crate) fn take_ready(&self, id: ChannelId, dir: Direction) -> io::Result<bool> {
-        self.waiters(id, |w| match dir {
-            Direction::Read => std::mem::take(&mut w.ready.read),
-            Direction::Write => std::mem::take(&mut w.ready.write),
-        })
-    }
-
     /// Whether readiness was reported for `dir` since an operation last
     /// found the socket would block.
     pub(crate) fn is_ready(&self, id: ChannelId, dir: Direction) -> io::Result<bool> {
@@ -110,7 +102,13 @@ impl Map {
 
     /// Forgets the readiness reported for `dir` (an operation would block).
     pub(crate) fn clear_ready(&self, id: ChannelId, dir: Direction) {
-        let _ = self.take_ready(id, dir);
+        let _ = self.waiters(id, |w| {
+            match dir {
+                Direction::Read => w.ready.read = false,
+                Direction::Write => w.ready.write = false,
+            }
+            true
+        });
     }
 
     /// Removes an async channel (its socket closes), waking any waiter so

@@ -100,17 +100,12 @@ impl Suspects {
         self.interval
     }
 
-    /// Adds channel `id` (not yet a suspect), arming the check if it is
-    /// the first. Returns `false`, adding nothing, if no timer could be
-    /// armed: the caller then checks the channel at once.
+    /// Lists channel `id` for the next check (a new suspect, or one that
+    /// read short again in the interval that just ended: busy rather than
+    /// quiet), arming the check if it is the first. Returns `false`,
+    /// listing nothing, if no timer could be armed: the caller then checks
+    /// the channel at once.
     pub(crate) fn add(&mut self, id: ChannelId) -> bool {
-        self.keep(id)
-    }
-
-    /// Lists channel `id` for the next check again (it read short in the
-    /// interval that just ended, so it is busy rather than quiet); as
-    /// [`add`](Suspects::add).
-    pub(crate) fn keep(&mut self, id: ChannelId) -> bool {
         if self.ids.is_empty() {
             let armed = self.ticker.as_ref().map(|t| t.get().arm(EOF_CHECK));
             if !matches!(armed, Some(Ok(()))) {

@@ -179,7 +179,7 @@ fn check_suspects(inner: &mut crate::map::Inner) {
         let Some(channel) = inner.get_mut(id) else {
             continue;
         };
-        if channel.suspect == ended && inner.suspects.keep(id) {
+        if channel.suspect == ended && inner.suspects.add(id) {
             continue;
         }
         let Some(channel) = inner.get_mut(id) else {
