@@ -107,11 +107,15 @@ impl Suspects {
     /// the channel at once.
     pub(crate) fn add(&mut self, id: ChannelId) -> bool {
         if self.ids.is_empty() {
+            // Read before arming, so the timer never fires before the
+            // check is due (it would then find nothing due, and nothing
+            // would wake the loop again).
+            let due = Instant::now() + EOF_CHECK;
             let armed = self.ticker.as_ref().map(|t| t.get().arm(EOF_CHECK));
             if !matches!(armed, Some(Ok(()))) {
                 return false;
             }
-            self.due = Some(Instant::now() + EOF_CHECK);
+            self.due = Some(due);
         }
         self.ids.push(id);
         true
