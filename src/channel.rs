@@ -37,8 +37,8 @@ pub(crate) struct Waiters {
     pub(crate) write: Vec<std::task::Waker>,
     /// What the poller should watch.
     pub(crate) armed: Interest,
-    /// Readiness reported since a task last found the socket would block;
-    /// what `readable()`/`writable()` wait for.
+    /// Readiness reported since a task last found the socket would block
+    /// (or drained its input); what `readable()`/`writable()` wait for.
     pub(crate) ready: Interest,
 }
 

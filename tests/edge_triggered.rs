@@ -198,6 +198,50 @@ fn readable_keeps_readiness_until_an_operation_would_block() {
 }
 
 #[test]
+fn an_async_reader_sees_input_and_end_of_file_that_arrive_together() {
+    // A short read forgets the readiness `readable()` reports (the input
+    // is drained, a new edge reports more), so the end of file behind the
+    // input has to come from the loop's check of its suspects. Both read
+    // paths: `try_read` after `readable()`, and `AsyncRead::read`.
+    for round in 0..20 {
+        let use_async_read = round % 2 == 1;
+        let map = Map::new().unwrap();
+        let (socket, mut peer) = tcp_pair();
+        let stream = TcpStream::from_socket(&map, socket).unwrap();
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let eof = Rc::new(Cell::new(false));
+        let (task_got, task_eof) = (Rc::clone(&got), Rc::clone(&eof));
+        let handle = map.spawn(async move {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = if use_async_read {
+                    futures::AsyncReadExt::read(&mut &stream, &mut buf)
+                        .await
+                        .unwrap()
+                } else {
+                    stream.readable().await.unwrap();
+                    match stream.try_read(&mut buf) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) => panic!("try_read: {e}"),
+                    }
+                };
+                if n == 0 {
+                    task_eof.set(true);
+                    return;
+                }
+                task_got.borrow_mut().extend_from_slice(&buf[..n]);
+            }
+        });
+        drop(handle);
+        peer.write_all(b"last words").unwrap();
+        peer.shutdown(Shutdown::Write).unwrap();
+        run_until(&map, "the input and its end, read by a task", || eof.get());
+        assert_eq!(*got.borrow(), b"last words", "round {round}");
+    }
+}
+
+#[test]
 fn an_end_of_file_left_behind_is_noticed_by_a_loop_with_nothing_else_to_do() {
     // The pass after the short read waits without a timeout and nothing
     // else happens: only the loop's own check can wake it. A watchdog

@@ -92,7 +92,7 @@ impl Map {
     }
 
     /// Whether readiness was reported for `dir` since an operation last
-    /// found the socket would block.
+    /// found the socket would block or drained it.
     pub(crate) fn is_ready(&self, id: ChannelId, dir: Direction) -> io::Result<bool> {
         self.waiters(id, |w| match dir {
             Direction::Read => w.ready.read,
@@ -280,9 +280,47 @@ impl Source {
         }
     }
 
+    /// [`poll_io`](Self::poll_io) for a read of up to `wanted` bytes, of
+    /// which `len` tells how many came: a short read forgets the readiness
+    /// (`Map::note_async_read`).
+    pub(crate) fn poll_read<T>(
+        &self,
+        cx: &mut Context<'_>,
+        wanted: usize,
+        op: impl FnOnce(&Io) -> io::Result<T>,
+        len: impl FnOnce(&T) -> usize,
+    ) -> Poll<io::Result<T>> {
+        let polled = self.poll_io(cx, Direction::Read, op);
+        if let Poll::Ready(Ok(read)) = &polled {
+            self.note_read(len(read), wanted);
+        }
+        polled
+    }
+
+    /// [`try_io`](Self::try_io) for a read; see
+    /// [`poll_read`](Self::poll_read).
+    pub(crate) fn try_read<T>(
+        &self,
+        wanted: usize,
+        op: impl FnOnce(&Io) -> io::Result<T>,
+        len: impl FnOnce(&T) -> usize,
+    ) -> io::Result<T> {
+        let result = self.try_io(Direction::Read, op);
+        if let Ok(read) = &result {
+            self.note_read(len(read), wanted);
+        }
+        result
+    }
+
+    fn note_read(&self, got: usize, wanted: usize) {
+        if let Ok(map) = self.map() {
+            map.note_async_read(self.id, got, wanted);
+        }
+    }
+
     /// Completes once the poller reported `dir` readiness since an
-    /// operation last found the socket would block (it may be spurious: the
-    /// next operation can still would-block).
+    /// operation last found the socket would block or drained it (it may
+    /// be spurious: the next operation can still would-block).
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<()>> {
         let map = self.map()?;
         #[cfg(feature = "tls")]

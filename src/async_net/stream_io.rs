@@ -22,10 +22,8 @@ macro_rules! impl_stream_io {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.source
-                    .poll_io(cx, $crate::async_net::source::Direction::Read, |io| {
-                        io.read(buf)
-                    })
+                let wanted = buf.len();
+                self.source.poll_read(cx, wanted, |io| io.read(buf), |n| *n)
             }
         }
 
@@ -153,10 +151,8 @@ macro_rules! impl_stream_readiness {
             ///
             /// Would-block and socket errors.
             pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.source
-                    .try_io($crate::async_net::source::Direction::Read, |io| {
-                        io.read(buf)
-                    })
+                let wanted = buf.len();
+                self.source.try_read(wanted, |io| io.read(buf), |n| *n)
             }
 
             /// Reads what is there without waiting, into uninitialised
@@ -171,10 +167,12 @@ macro_rules! impl_stream_readiness {
                 &self,
                 buf: &'b mut [std::mem::MaybeUninit<u8>],
             ) -> std::io::Result<&'b mut [u8]> {
-                self.source
-                    .try_io($crate::async_net::source::Direction::Read, |io| {
-                        $crate::sys::read_uninit(io, buf)
-                    })
+                let wanted = buf.len();
+                self.source.try_read(
+                    wanted,
+                    |io| $crate::sys::read_uninit(io, buf),
+                    |data| data.len(),
+                )
             }
 
             /// Writes what the socket takes without waiting.

@@ -187,7 +187,7 @@ impl ChatStream {
         let mut buf = [0u8; READ_SIZE];
         let n = match self
             .source
-            .poll_io(cx, Direction::Read, |io| io.read(&mut buf))
+            .poll_read(cx, READ_SIZE, |io| io.read(&mut buf), |n| *n)
         {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) if crate::error::is_disconnect(&e) => 0,

@@ -38,8 +38,12 @@
 //! file is noticed at most two intervals late.
 //!
 //! Async channels keep the readiness an event reported until an operation
-//! would block (`Waiters::ready`), as tokio does; an edge-triggered one is
-//! never disarmed by an event that finds no task waiting.
+//! would block or a read comes back short (`Waiters::ready`), as tokio's
+//! `poll_read` does: the short read drained the input, and the task is
+//! spared a read that would block (a system call per round trip); the
+//! channel becomes a suspect, as a callback channel does. An
+//! edge-triggered one is never disarmed by an event that finds no task
+//! waiting.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -344,8 +344,9 @@
 //!     last `handle_read`. Async
 //!     streams keep reported readiness until an operation would block, so
 //!     `readable()` returns at once while input may be left, and a task
-//!     reads until [`WouldBlock`](std::io::ErrorKind::WouldBlock) before it
-//!     waits again, as with tokio. Listeners, datagram sockets, pipes, TLS
+//!     reads until [`WouldBlock`](std::io::ErrorKind::WouldBlock) (or a
+//!     read that came back short) before it waits again, as with tokio.
+//!     Listeners, datagram sockets, pipes, TLS
 //!     streams and the other backends stay level-triggered. The tests are
 //!     `tests/edge_triggered.rs` and `tests/serve_order.rs`.
 //!

@@ -7,7 +7,8 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::Shutdown;
 
-use super::{ChannelId, Map};
+use super::{ChannelId, Inner, Map};
+use crate::channel::Driver;
 use crate::error::{Error, is_disconnect};
 use crate::net::{Address, Io, Socket, SocketKind, SocketState};
 use crate::sys;
@@ -21,7 +22,59 @@ fn unsupported(what: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, Error::Unsupported(what))
 }
 
+/// Whether a read of `got` bytes where `wanted` fitted drained the input:
+/// a short read, not an end of file.
+fn is_short(got: usize, wanted: usize) -> bool {
+    got > 0 && got < wanted
+}
+
+impl Inner {
+    /// Notes that a read on channel `id` came back short. On an
+    /// edge-triggered stream that drained the input, though an end of file
+    /// may be left behind it, so the channel becomes a suspect
+    /// (`event_loop::edge`). Returns whether input is known to be left:
+    /// with no timer for a later check, a peek looks now.
+    pub(crate) fn note_short_read(&mut self, id: ChannelId) -> bool {
+        let interval = self.suspects.interval();
+        let Some(channel) = self.get_mut(id) else {
+            return false;
+        };
+        if !channel.reg.is_edge() {
+            return false;
+        }
+        let listed = channel.suspect != 0;
+        channel.suspect = interval;
+        if listed || self.suspects.add(id) {
+            return false;
+        }
+        let Some(channel) = self.get_mut(id) else {
+            return false;
+        };
+        channel.suspect = 0;
+        sys::has_more_input(channel.reg.get())
+    }
+}
+
 impl Map {
+    /// Notes a read of `got` bytes of `wanted` on an async channel. A short
+    /// one on an edge-triggered stream drained the input, so the readiness
+    /// `readable()` reports is forgotten, as a would-block would (a new
+    /// edge reports more), sparing the task a read that would block; as
+    /// tokio's `poll_read` does. The channel becomes a suspect, as a
+    /// callback channel does.
+    pub(crate) fn note_async_read(&self, id: ChannelId, got: usize, wanted: usize) {
+        if !is_short(got, wanted) {
+            return;
+        }
+        let mut inner = self.inner.borrow_mut();
+        if inner.note_short_read(id) {
+            return;
+        }
+        if let Some(Driver::Async(waiters)) = inner.get_mut(id).map(|c| &mut c.driver) {
+            waiters.ready.read = false;
+        }
+    }
+
     /// Runs `f` on the channel's socket, marking the channel closing if it
     /// reports a disconnect.
     fn with_io<T>(&self, id: ChannelId, f: impl FnOnce(&Io) -> io::Result<T>) -> io::Result<T> {
@@ -75,7 +128,6 @@ impl Map {
         len: impl Fn(&R) -> usize,
     ) -> io::Result<R> {
         let mut inner = self.inner.borrow_mut();
-        let interval = inner.suspects.interval();
         let channel = inner.get_mut(id).ok_or_else(|| closed_io(id))?;
         match channel.state {
             SocketState::Listening => return Err(unsupported("recv on a listening socket")),
@@ -88,13 +140,7 @@ impl Map {
         channel
             .unspent
             .note_read(result.as_ref().ok().map(|r| (len(r), wanted)));
-        // Drained, though an end of file may be left (`event_loop::edge`).
-        let short =
-            channel.reg.is_edge() && matches!(&result, Ok(r) if len(r) > 0 && len(r) < wanted);
-        let suspect = short && channel.suspect == 0;
-        if short {
-            channel.suspect = interval;
-        }
+        let short = result.as_ref().is_ok_and(|r| is_short(len(r), wanted));
         match &result {
             Ok(r)
                 if len(r) == 0
@@ -111,13 +157,9 @@ impl Map {
             Err(e) if crate::error::is_tls(e) => channel.eof = true,
             _ => {}
         }
-        // Without a timer for a later check, look now.
-        if suspect && !inner.suspects.add(id) {
+        if short && inner.note_short_read(id) {
             if let Some(channel) = inner.get_mut(id) {
-                channel.suspect = 0;
-                if sys::has_more_input(channel.reg.get()) {
-                    channel.unspent.note_read(Some((1, 1)));
-                }
+                channel.unspent.note_read(Some((1, 1)));
             }
         }
         drop(inner);
